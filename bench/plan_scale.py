@@ -1,0 +1,133 @@
+"""Planning scale (SPEC §8): read IDs from CSV, validate, dedupe, subtract a journal's done IDs.
+
+    python bench/plan_scale.py                       # 10M rows, 5M done, 12-character IDs
+    python bench/plan_scale.py --rows 1000000 --ids uuid
+
+The input is a CSV of ``user_id,requested_at`` with 5 % repeated IDs, 0.1 % blank and 0.1 %
+space-padded; the done set is a Parquet file, half of it IDs from the input. Both are generated
+once per size into the temp directory and reused. Each measurement runs in a fresh subprocess,
+so its peak RSS (``ru_maxrss``) is the planning alone, plus the interpreter and polars. The
+baseline, measured in the same run, is bare polars: read one column, trim, drop blanks,
+``unique(maintain_order=True)``, anti-join; no validation, no counts, no line numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+from bulk_delete.inputs import read_ids
+from bulk_delete.plan import make_plan
+
+TARGET_SECONDS = 8.0
+TARGET_MB = 1536.0
+
+
+def random_ids(count: int, style: str) -> pl.Series:
+    """``count`` distinct-enough random IDs: 12 hex characters, or UUID-shaped."""
+    width = 12 if style == "short" else 32
+    digits = os.urandom(count * width // 2).hex()
+    chunks = (digits[i : i + width] for i in range(0, count * width, width))
+    if style == "uuid":
+        chunks = (f"{c[:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:]}" for c in chunks)
+    return pl.Series("user_id", list(chunks), dtype=pl.String)
+
+
+def generate(directory: Path, rows: int, done: int, style: str) -> tuple[Path, Path]:
+    csv_path, done_path = directory / "input.csv", directory / "done.parquet"
+    if csv_path.exists() and done_path.exists():
+        return csv_path, done_path
+    directory.mkdir(parents=True, exist_ok=True)
+    unique = random_ids(rows * 95 // 100, style)
+    repeats = unique.sample(rows - len(unique), with_replacement=True, seed=1)
+    column = pl.concat([unique, repeats]).shuffle(seed=2)
+    row = pl.int_range(rows, eager=True)
+    column = pl.select(
+        user_id=pl.when(row % 1000 == 7)
+        .then(pl.lit(""))
+        .when(row % 1000 == 8)
+        .then(pl.lit("  ") + column + pl.lit(" "))
+        .otherwise(column)
+    ).to_series()
+    frame = pl.DataFrame({"user_id": column, "requested_at": "2024-05-01T09:30:00Z"})
+    frame.write_csv(csv_path)
+    settled = pl.concat([unique.head(done // 2), random_ids(done - done // 2, style)])
+    settled.rename("id").to_frame().write_parquet(done_path)
+    return csv_path, done_path
+
+
+def plan_with_tool(csv_path: Path, done_path: Path) -> int:
+    done = pl.read_parquet(done_path)["id"]
+    return len(make_plan(*read_ids([csv_path], kind="user"), done).to_send)
+
+
+def plan_with_polars(csv_path: Path, done_path: Path) -> int:
+    ids = pl.scan_csv(csv_path, infer_schema=False).select(id=pl.col("user_id").str.strip_chars())
+    todo = (
+        ids.filter(pl.col("id") != "")
+        .unique(maintain_order=True)
+        .join(pl.scan_parquet(done_path), on="id", how="anti", maintain_order="left")
+    )
+    return todo.collect().height
+
+
+def child(mode: str, csv_path: Path, done_path: Path) -> None:
+    """Run one measurement in this process and print it as JSON."""
+    started = time.perf_counter()
+    planner = plan_with_tool if mode == "tool" else plan_with_polars
+    to_send = planner(csv_path, done_path)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "to_send": to_send}))
+
+
+def measure(mode: str, csv_path: Path, done_path: Path) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", mode, str(csv_path), str(done_path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode:
+        sys.exit(f"{mode} run failed:\n{result.stderr}")
+    return json.loads(result.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--done", type=int, default=5_000_000)
+    parser.add_argument("--ids", choices=("short", "uuid"), default="short")
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "CSV", "DONE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        return
+    directory = args.data_dir / f"bulk-delete-plan-{args.rows}-{args.done}-{args.ids}"
+    csv_path, done_path = generate(directory, args.rows, args.done, args.ids)
+    tool = measure("tool", csv_path, done_path)
+    bare = measure("polars", csv_path, done_path)
+    if tool["to_send"] != bare["to_send"]:
+        sys.exit(f"disagreement: tool sends {tool['to_send']:,}, polars {bare['to_send']:,}")
+    print(f"planning {args.rows:,} rows ({args.ids} IDs) against {args.done:,} done IDs")
+    print(f"  bulk-delete  {tool['seconds']:6.2f} s  {tool['peak_mb']:7.0f} MB peak")
+    print(f"  bare polars  {bare['seconds']:6.2f} s  {bare['peak_mb']:7.0f} MB peak")
+    print(
+        f"  ratio        {tool['seconds'] / bare['seconds']:6.2f} x  "
+        f"{tool['peak_mb'] / bare['peak_mb']:7.2f} x"
+    )
+    print(f"  to send      {int(tool['to_send']):,}")
+    if (args.rows, args.done) == (10_000_000, 5_000_000):
+        met = tool["seconds"] <= TARGET_SECONDS and tool["peak_mb"] <= TARGET_MB
+        verdict = "met" if met else "MISSED"
+        print(f"  SPEC target  <= {TARGET_SECONDS:.0f} s, <= {TARGET_MB:.0f} MB: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from bulk_delete.cli import main
+
+sys.exit(main())

@@ -1,0 +1,178 @@
+"""The June client: one deletion request or one listing page in, one :class:`Answer` out.
+
+Every aiohttp error is turned into an Answer here, so the rest of the tool
+decides on verdicts, never on exception types. Redirects are not followed: the
+key goes to the configured host and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import aiohttp
+
+from bulk_delete import __version__
+from bulk_delete.config import AuthStyle, Kind, Secret
+from bulk_delete.errors import AuthError
+
+PREFIX = "/api/platform/data_management"
+#: Longest server message kept in the journal and report.
+MESSAGE_CHARS = 300
+
+
+class Verdict(Enum):
+    """What an answer means for the ID and for the job."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    AUTH = "auth"
+    THROTTLED = "throttled"
+    TRANSIENT = "transient"
+
+
+def verdict(status: int | None) -> Verdict:  # noqa: PLR0911 - one return per class of status
+    """Classify an HTTP status (None: no answer at all)."""
+    if status is None:
+        return Verdict.TRANSIENT  # timeout or dropped connection: the request may not have landed
+    if 200 <= status < 300:
+        return Verdict.ACCEPTED  # the only documented success signal, whatever the body
+    if status in (401, 403):
+        return Verdict.AUTH  # the key is wrong for every ID alike
+    if status == 429:
+        return Verdict.THROTTLED  # too fast: slow down, the ID itself is fine
+    if status == 408 or status >= 500:
+        return Verdict.TRANSIENT  # the server timed out or broke; the same request may pass later
+    if 300 <= status < 400:
+        return Verdict.TRANSIENT  # a redirect we refuse to follow; retries end in "unavailable"
+    return Verdict.REJECTED  # 400, 404, 409, 422...: this ID will never pass as sent
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """June's answer to one request, or what went wrong instead of an answer."""
+
+    status: int | None
+    message: str = ""
+    retry_after: float | None = None
+    body: bytes = b""
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.status)
+
+
+def auth_header(key: Secret, style: AuthStyle) -> str:
+    """``Basic <key>`` as June documents it, or standard ``Basic base64(key:)``."""
+    if style == "raw":
+        return f"Basic {key.reveal()}"
+    return "Basic " + base64.b64encode(f"{key.reveal()}:".encode()).decode()
+
+
+def auth_error(answer: Answer, style: AuthStyle) -> AuthError:
+    """The error that stops the job when June rejects the key, with the other style to try."""
+    other = "basic" if style == "raw" else "raw"
+    return AuthError(
+        f"June rejected the API key (HTTP {answer.status}: {answer.message}); stopped, nothing "
+        f"marked as failed. Check the key; if it is right, try --auth-style {other} "
+        f"(JUNE_AUTH_STYLE={other})"
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def server_message(body: bytes) -> str:
+    """A one-line message from an error body: its JSON ``error``/``message`` or its text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail", "errors"):
+            if data.get(key):
+                text = data[key] if isinstance(data[key], str) else json.dumps(data[key])
+                break
+    return " ".join(text.split())[:MESSAGE_CHARS]
+
+
+class JuneClient:
+    """Requests to one June API with one key, over one aiohttp session."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind) -> None:
+        self._session = session
+        self._kind = kind
+        self._field = f"{kind}_id"
+        self._post_url = f"{base_url}{PREFIX}/{kind}_deletion_request"
+        self.listing_url = f"{base_url}{PREFIX}/{kind}_deletion_requests"
+
+    async def request_deletion(self, subject: str) -> Answer:
+        """POST one deletion request for ``subject``."""
+        body = json.dumps({self._field: subject}).encode()
+        return await self._call("POST", self._post_url, data=body)
+
+    async def list_page(self, page: int) -> Answer:
+        """GET one page of the unfiltered listing (records move between state lists)."""
+        return await self._call("GET", self.listing_url, params={"page": str(page)})
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
+        try:
+            async with self._session.request(method, url, allow_redirects=False,
+                                             **kwargs) as response:
+                body = await response.read()
+                status = response.status
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                location = response.headers.get("Location", "")
+        except TimeoutError:
+            return Answer(None, "timed out")
+        except aiohttp.ClientError as exc:
+            return Answer(None, f"connection failed: {type(exc).__name__}")
+        if 200 <= status < 300:
+            return Answer(status, body=body)
+        message = server_message(body)
+        if 300 <= status < 400:
+            message = f"redirect to {location!r} not followed"
+        return Answer(status, message or f"HTTP {status}", retry_after)
+
+
+@asynccontextmanager
+async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: AuthStyle,
+                      request_timeout: float, concurrency: int) -> AsyncIterator[JuneClient]:
+    """One session for the whole run, with explicit timeouts and a pool sized to concurrency."""
+    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=request_timeout,
+                                      sock_connect=min(request_timeout, 10.0)),
+        headers={
+            "Authorization": auth_header(key, auth_style),
+            "Content-Type": "application/json",
+            "User-Agent": f"bulk-delete/{__version__}",
+        },
+    )
+    try:
+        yield JuneClient(session, base_url, kind)
+    finally:
+        await session.close()

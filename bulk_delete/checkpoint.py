@@ -1,0 +1,196 @@
+"""The checkpoint directory: one job's state, owned by one process at a time.
+
+    manifest.json   kind, API host, tool version, creation time
+    journal.tsv     one line per ID outcome (journal.py), the source of truth
+    plans/          the IDs each run read, for the report's pending and invalid rows
+    runs.jsonl      a line when each run starts and ends, for ``status``
+    lock            held with flock(2) while a process works here
+
+Every file is created readable by the owner only: IDs are personal data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulk_delete import __version__
+from bulk_delete.config import Kind
+from bulk_delete.errors import CheckpointError
+from bulk_delete.journal import NAME, Journal, utc_now
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """What a checkpoint directory is for; a run that disagrees is refused."""
+
+    kind: Kind
+    api_host: str
+    tool_version: str = __version__
+    created_at: str = ""
+
+
+class Checkpoint:
+    """An open, locked checkpoint directory."""
+
+    def __init__(self, directory: Path, manifest: Manifest, lock_fd: int) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self._lock_fd = lock_fd
+        self._journal: Journal | None = None
+
+    @classmethod
+    def open(cls, directory: Path, *, kind: Kind | None, api_host: str | None,
+             create: bool) -> Checkpoint:
+        """Lock the directory and check its manifest; ``None`` takes the manifest's value."""
+        if create:
+            try:
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CheckpointError(
+                    f"cannot create checkpoint directory {directory}: {exc.strerror}") from None
+        elif not (directory / "manifest.json").exists():
+            raise CheckpointError(f"{directory} is not a checkpoint directory (no manifest.json);"
+                                  " run submit first or pass --checkpoint-dir")
+        lock_fd = _lock(directory)
+        try:
+            manifest = _manifest(directory, kind, api_host, create=create)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(directory, manifest, lock_fd)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.directory / NAME
+
+    def journal(self) -> Journal:
+        """The journal, repaired and open for appending."""
+        if self._journal is None:
+            self._journal = Journal.open(self.journal_path)
+            _fsync_dir(self.directory)
+        return self._journal
+
+    def save_plan(self, frame: pl.DataFrame) -> None:
+        """Keep the IDs a run read (to send and invalid) for the report, atomically."""
+        plans = self.directory / "plans"
+        plans.mkdir(mode=0o700, exist_ok=True)
+        name = f"{utc_now().replace(':', '')}-{os.getpid()}.parquet"
+        write_private(plans / name, frame.write_parquet)
+
+    def plans(self) -> pl.LazyFrame | None:
+        """Every plan saved so far, or None when there is none."""
+        files = sorted((self.directory / "plans").glob("*.parquet"))
+        return pl.scan_parquet(files) if files else None
+
+    def log_run(self, **event: Any) -> None:
+        """Append one line to runs.jsonl (what ``status`` shows as the last run)."""
+        line = json.dumps({"at": utc_now(), "pid": os.getpid(), **event}) + "\n"
+        fd = os.open(self.directory / "runs.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+        os.close(self._lock_fd)
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def read_manifest(directory: Path) -> Manifest | None:
+    """The manifest of a checkpoint directory, read without the lock; None if there is none."""
+    if not (directory / "manifest.json").exists():
+        return None
+    return _manifest(directory, None, None, create=False)
+
+
+def last_runs(directory: Path) -> list[dict[str, Any]]:
+    """The lines of runs.jsonl, oldest first (empty when the job never ran)."""
+    try:
+        text = (directory / "runs.jsonl").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    runs = []
+    for line in text.split("\n"):
+        with contextlib.suppress(ValueError):
+            runs.append(json.loads(line))
+    return runs
+
+
+def _lock(directory: Path) -> int:
+    path = directory / "lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write in {directory}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise CheckpointError(f"checkpoint directory {directory} is in use by another "
+                              f"bulk-delete process (pid {holder})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _manifest(directory: Path, kind: Kind | None, api_host: str | None, *,
+              create: bool) -> Manifest:
+    path = directory / "manifest.json"
+    if not path.exists() and create:
+        if kind is None or api_host is None:
+            raise CheckpointError(f"{directory} has no manifest and no kind/API to start one")
+        manifest = Manifest(kind=kind, api_host=api_host, created_at=utc_now())
+        write_private(path, lambda tmp: tmp.write_text(json.dumps(asdict(manifest), indent=2)))
+        return manifest
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        manifest = Manifest(kind=data["kind"], api_host=data["api_host"],
+                            tool_version=data.get("tool_version", "?"),
+                            created_at=data.get("created_at", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{path} is unreadable or damaged") from None
+    for name, wanted, held in (("kind", kind, manifest.kind),
+                               ("API host", api_host, manifest.api_host)):
+        if wanted is not None and wanted != held:
+            raise CheckpointError(f"{directory} belongs to a job with {name} {held!r}, not "
+                                  f"{wanted!r}; use another --checkpoint-dir")
+    return manifest
+
+
+def write_private(path: Path, write: Any) -> None:
+    """Write through a temporary owner-only file, fsync, then rename into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    write(tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

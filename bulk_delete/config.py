@@ -1,0 +1,157 @@
+"""Settings, resolved once: flags beat environment variables beat defaults.
+
+Click parses flags and their variables (each option names its ``envvar``); this
+module adds what click cannot know: where the API key comes from, which URLs may
+receive it, and the checks that span several options.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from bulk_delete.errors import UsageError
+
+Kind = Literal["user", "group"]
+AuthStyle = Literal["raw", "basic"]
+
+DEFAULT_API_URL = "https://api.june.so"
+#: Recorded as the API host of a job run against the built-in sandbox.
+SANDBOX_HOST = "sandbox"
+KEY_VARIABLE = "JUNE_API_KEY"
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str``, f-strings or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a command needs, validated."""
+
+    kind: Kind = "user"
+    checkpoint_dir: Path = Path("bulk-delete-state")
+    api_url: str = DEFAULT_API_URL
+    api_key: Secret | None = None
+    auth_style: AuthStyle = "raw"
+    rate: float = 10.0
+    concurrency: int = 16
+    max_attempts: int = 6
+    timeout: float = 30.0
+    #: Run against the built-in sandbox instead of June.
+    sandbox: bool = False
+    #: Options the user set, by flag or variable; the rest are defaults.
+    explicit: frozenset[str] = frozenset()
+
+    @property
+    def api_host(self) -> str:
+        """Scheme, host and port of the API (or "sandbox"), as the checkpoint manifest holds it."""
+        if self.sandbox:
+            return SANDBOX_HOST
+        parts = urlsplit(self.api_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def require_key(self) -> Secret:
+        """The API key, or a usage error that says how to provide one."""
+        if self.api_key is None:
+            raise UsageError(
+                f"no API key: set {KEY_VARIABLE}, or JUNE_API_KEY_FILE / --api-key-file "
+                "to a file holding it"
+            )
+        return self.api_key
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IP addresses, where plain HTTP stays on the machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_url(url: str) -> str:
+    """The URL without a trailing slash, if the key may be sent there; else a usage error."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--api-url must be an http(s) URL with a host, not {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise UsageError("--api-url must not hold credentials, a query or a fragment")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise UsageError(
+            f"refusing plain http:// to {parts.hostname}: the API key would cross the "
+            "network unencrypted; use https:// (http:// is allowed for loopback only)"
+        )
+    return url.rstrip("/")
+
+
+def load_api_key(env: Mapping[str, str], key_file: Path | None) -> Secret | None:
+    """The key from ``JUNE_API_KEY`` or from a file, never both; None when neither is set."""
+    from_env = env.get(KEY_VARIABLE)
+    if from_env is not None and key_file is not None:
+        raise UsageError(
+            f"both {KEY_VARIABLE} and an API key file are set: keep one, so it is clear "
+            "which key is used"
+        )
+    if key_file is not None:
+        try:
+            raw = key_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"cannot read API key file {key_file}: {reason}") from None
+        return _checked_key(raw.strip(), f"API key file {key_file}")
+    if from_env is not None:
+        return _checked_key(from_env.strip(), KEY_VARIABLE)
+    return None
+
+
+def _checked_key(key: str, source: str) -> Secret:
+    if not key:
+        raise UsageError(f"{source} is empty")
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise UsageError(f"{source} holds whitespace or control characters; it must be one key")
+    return Secret(key)
+
+
+def resolve(options: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
+            explicit: Iterable[str] = ()) -> Settings:
+    """Settings from parsed options (flags, or their variables) plus the key from the environment.
+
+    ``explicit`` names the options the user set (by flag or variable): commands
+    that work on an existing checkpoint take the others from its manifest.
+    """
+    env = os.environ if env is None else env
+    fields = {name: options[name] for name in _OPTION_FIELDS if options.get(name) is not None}
+    return Settings(
+        **fields,
+        api_url=check_api_url(options.get("api_url") or DEFAULT_API_URL),
+        api_key=load_api_key(env, options.get("api_key_file")),
+        explicit=frozenset(explicit),
+    )
+
+
+_OPTION_FIELDS = ("kind", "checkpoint_dir", "auth_style", "rate", "concurrency", "max_attempts",
+                  "timeout", "sandbox")

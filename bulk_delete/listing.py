@@ -1,0 +1,179 @@
+"""Reading June's deletion-request listings, whatever shape the pages take.
+
+June publishes no response format, so a page is read by these rules:
+
+* records are a top-level JSON array, or the first list of objects inside a
+  top-level object (``data``, ``results``, ``items``, ``requests``, ...)::
+
+      [{"user_id": "u1", "state": "requested"}, ...]
+      {"data": [{"id": "r9", "userId": "u1", "status": "finished"}], "has_more": false}
+
+* a record names its subject in ``user_id``/``group_id`` (or camelCase); its own
+  ``id`` is the request's id, not the subject's;
+* the state is in ``state`` or ``status``; values other than requested, started
+  and finished are kept as they are;
+* paging stops at the first empty page, or earlier when a page says it is the
+  last (``has_more: false``, ``next: null``, ``page >= total_pages``), or when a
+  page repeats the one before (a server that ignores ``page``), or at MAX_PAGES.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bulk_delete.api import JuneClient, Verdict, auth_error
+from bulk_delete.config import AuthStyle, Kind
+from bulk_delete.errors import ApiUnavailable
+from bulk_delete.logs import get_logger
+from bulk_delete.pacing import Retrier
+
+#: Pages read at most in one pass, whatever the server says.
+MAX_PAGES = 200_000
+#: Where a page's records are looked for first, before any other list of objects.
+RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requests",
+               "user_deletion_requests", "group_deletion_requests")
+#: Known states, least to most advanced.
+STATES = ("requested", "started", "finished")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One deletion request as June lists it."""
+
+    subject: str
+    state: str
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def rank(self) -> int:
+        """How far along June is; unknown states rank lowest, so known progress wins."""
+        return STATES.index(self.state) + 1 if self.state in STATES else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The records of one page and whether it says it is the last."""
+
+    records: list[Record]
+    last: bool
+
+
+class ListingShapeError(ValueError):
+    """A page that holds no list of records at all."""
+
+
+def parse_page(payload: Any, *, kind: Kind, number: int) -> Page:
+    """Read one decoded JSON page by the rules in the module docstring."""
+    items = _items(payload)
+    if items is None:
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise ListingShapeError(f"listing page {number} holds no list of records ({keys})")
+    records = [r for r in (_record(item, kind) for item in items) if r is not None]
+    return Page(records, last=not items or _says_last(payload, number))
+
+
+def _items(payload: Any) -> list[Any] | None:
+    if isinstance(payload, list):
+        return payload
+    if not isinstance(payload, dict):
+        return None
+    for key in RECORD_KEYS:
+        if isinstance(payload.get(key), list):
+            return payload[key]  # type: ignore[no-any-return]
+    for value in payload.values():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return value
+    if isinstance(payload.get("data"), dict):
+        return _items(payload["data"])
+    return None
+
+
+def _record(item: Any, kind: Kind) -> Record | None:
+    if not isinstance(item, dict):
+        return None
+    subject = item.get(f"{kind}_id", item.get(f"{kind}Id"))
+    if isinstance(subject, bool) or not isinstance(subject, str | int) or subject == "":
+        return None
+    state = item.get("state", item.get("status"))
+    return Record(
+        subject=str(subject),
+        state=str(state).strip().lower() if state is not None else "unknown",
+        created_at=_text(item.get("created_at", item.get("createdAt"))),
+        updated_at=_text(item.get("updated_at", item.get("updatedAt"))),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _says_last(payload: Any, number: int) -> bool:
+    if not isinstance(payload, dict):
+        return False
+    meta: dict[str, Any] = payload["meta"] if isinstance(payload.get("meta"), dict) else payload
+    if meta.get("has_more", meta.get("hasMore")) is False:
+        return True
+    if "next" in meta and meta["next"] is None:
+        return True
+    total_pages = meta.get("total_pages", meta.get("totalPages"))
+    return isinstance(total_pages, int) and number >= total_pages
+
+
+def merge(found: dict[str, Record], records: list[Record]) -> None:
+    """Add records to ``found``, keeping the most advanced state per subject."""
+    for record in records:
+        held = found.get(record.subject)
+        if held is None or record.rank > held.rank:
+            found[record.subject] = record
+
+
+async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
+                       auth_style: AuthStyle, window: int) -> dict[str, Record]:
+    """Every subject June lists, with its most advanced state.
+
+    Reads the unfiltered listing (a record never moves out of it as June works),
+    page 1 alone and then ``window`` pages at a time, all through the shared pacer.
+    """
+    found: dict[str, Record] = {}
+    previous: list[Record] | None = None
+    first, size = 1, 1
+    while first <= MAX_PAGES:
+        numbers = range(first, min(first + size, MAX_PAGES + 1))
+        tasks = [asyncio.create_task(_fetch(client, retrier, n, kind, auth_style))
+                 for n in numbers]
+        try:
+            pages = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()  # after an error, the other pages are not wanted
+        for page in pages:
+            if page.records and page.records == previous:
+                return found  # the server ignores ?page=
+            previous = page.records
+            merge(found, page.records)
+            if page.last:
+                return found
+        first, size = first + size, window
+    get_logger().warning("bulk_delete.listing_capped", pages=MAX_PAGES)
+    return found
+
+
+async def _fetch(client: JuneClient, retrier: Retrier, number: int, kind: Kind,
+                 auth_style: AuthStyle) -> Page:
+    answer, attempts = await retrier.call(lambda: client.list_page(number))
+    verdict = answer.verdict
+    if verdict is Verdict.AUTH:
+        raise auth_error(answer, auth_style)
+    if verdict is Verdict.REJECTED and answer.status == 404 and number > 1:
+        return Page([], last=True)  # some servers answer 404 past the last page
+    if verdict is not Verdict.ACCEPTED:
+        raise ApiUnavailable(f"listing page {number}: {answer.message or answer.status} "
+                             f"after {attempts} attempts")
+    try:
+        return parse_page(json.loads(answer.body), kind=kind, number=number)
+    except ValueError as exc:  # not JSON, or ListingShapeError
+        raise ApiUnavailable(f"listing page {number} cannot be read: {exc}") from None

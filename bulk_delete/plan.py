@@ -1,0 +1,180 @@
+"""Read IDs -> the work list: valid, each ID once, minus what the journal already settled.
+
+Every row is counted once, in the first of these that applies: invalid, duplicate (an earlier
+row, in this or an earlier file, holds the same ID), already done (its ID has a final outcome
+in the journal), to send. So per file ``rows = invalid + duplicate + done + to_send``.
+
+All set work is polars (hashes, sorts, joins): a Python set of ten million IDs costs ~100 MiB
+per million and takes longer than the whole plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+#: Invalid rows located in the plan text; the report lists them all.
+SHOWN_INVALID = 5
+HEADINGS = ("rows", "invalid", "duplicate", "already done", "to send")
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    """What became of the rows of one file (or of all files, named ``total``)."""
+
+    name: str
+    rows: int
+    invalid: int
+    duplicate: int
+    done: int
+    to_send: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The work list and the counts shown before anything is sent."""
+
+    #: IDs to send (String, named ``id``), each once, in input order.
+    to_send: pl.Series
+    #: One entry per input file, in input order.
+    files: tuple[FileCounts, ...]
+    total: FileCounts
+    #: ``file`` (its name), ``line`` and ``raw`` (the value as written) of every invalid row.
+    invalid_rows: pl.DataFrame
+
+    def totals_dict(self) -> dict[str, int]:
+        """The total counts, as fields for a log line."""
+        return {key: value for key, value in asdict(self.total).items() if key != "name"}
+
+    def for_report(self) -> pl.DataFrame:
+        """``id``, ``outcome`` and ``error`` of every ID to send (pending) and invalid row."""
+        pending = self.to_send.to_frame("id").with_columns(
+            outcome=pl.lit("pending"), error=pl.lit(None, pl.String)
+        )
+        blank = pl.col("raw").str.strip_chars().fill_null("") == ""
+        invalid = self.invalid_rows.select(
+            id="raw",
+            outcome=pl.lit("invalid"),
+            error=pl.format(
+                "{} at {}:{}",
+                pl.when(blank).then(pl.lit("empty ID")).otherwise(pl.lit("control character")),
+                "file",
+                "line",
+            ),
+        )
+        return pl.concat([pending, invalid])
+
+
+def make_plan(ids: pl.DataFrame, files: Sequence[Path], done: pl.Series) -> Plan:
+    """Dedupe the valid IDs of :func:`bulk_delete.inputs.read_ids` and drop those in ``done``."""
+    names = [str(path) for path in files]
+    rows = ids.with_columns(first=_first_seen(ids["id"]))
+    sending = (
+        rows.lazy()
+        .filter("first")
+        .select("id", "file")
+        .join(
+            done.cast(pl.String).to_frame("id").lazy(), on="id", how="anti", maintain_order="left"
+        )
+        .collect()
+    )
+    counts = _counts(rows, sending, names)
+    invalid_rows = ids.filter(pl.col("id").is_null()).select(
+        file=pl.col("file").replace_strict(dict(enumerate(names)), return_dtype=pl.String),
+        line="line",
+        raw=pl.col("raw").cast(pl.String),
+    )
+    return Plan(sending["id"], counts, _total(counts), invalid_rows)
+
+
+def _hashes(ids: pl.Series) -> pl.Series:
+    return ids.hash()
+
+
+def _first_seen(ids: pl.Series) -> pl.Series:
+    """True at the first occurrence of each valid ID; False at repeats and at nulls.
+
+    Sorting 64-bit hashes (stably, so a run of equal hashes starts at its earliest row) is
+    three times faster than deduplicating the strings. Two different IDs with one hash would
+    make the later look like a repeat and go unsent, so every repeat is compared with the first
+    row of its run; on any difference the strings themselves are deduplicated.
+    """
+    runs = (
+        pl.DataFrame({"hash": _hashes(ids)})
+        .with_row_index("row")
+        .sort("hash", maintain_order=True)
+        .with_columns(start=pl.col("hash").ne_missing(pl.col("hash").shift(1)))
+        .with_columns(leader=pl.when("start").then("row").forward_fill())
+    )
+    repeats = runs.filter(~pl.col("start"))
+    if not ids.gather(repeats["row"]).eq_missing(ids.gather(repeats["leader"])).all():
+        return ids.is_first_distinct() & ids.is_not_null()
+    starts = runs.filter("start")["row"]
+    return pl.repeat(False, len(ids), eager=True).scatter(starts, True) & ids.is_not_null()
+
+
+def _counts(rows: pl.DataFrame, sending: pl.DataFrame, names: list[str]) -> tuple[FileCounts, ...]:
+    per_file = rows.group_by("file").agg(
+        rows=pl.len(), invalid=pl.col("id").null_count(), unique=pl.col("first").sum()
+    )
+    sent = sending.group_by("file").agg(to_send=pl.len())
+    table = (
+        pl.DataFrame({"file": range(len(names))}, schema={"file": pl.UInt32})
+        .join(per_file, on="file", how="left", maintain_order="left")
+        .join(sent, on="file", how="left", maintain_order="left")
+        .fill_null(0)
+    )
+    return tuple(
+        FileCounts(
+            name=names[row["file"]],
+            rows=row["rows"],
+            invalid=row["invalid"],
+            duplicate=row["rows"] - row["invalid"] - row["unique"],
+            done=row["unique"] - row["to_send"],
+            to_send=row["to_send"],
+        )
+        for row in table.iter_rows(named=True)
+    )
+
+
+def _total(counts: tuple[FileCounts, ...]) -> FileCounts:
+    return FileCounts(
+        name="total",
+        rows=sum(c.rows for c in counts),
+        invalid=sum(c.invalid for c in counts),
+        duplicate=sum(c.duplicate for c in counts),
+        done=sum(c.done for c in counts),
+        to_send=sum(c.to_send for c in counts),
+    )
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as a plain-text table (each file, then the total), then where invalid rows are."""
+    lines = [*plan.files, plan.total]
+    cells = [[f"{n:,}" for n in (c.rows, c.invalid, c.duplicate, c.done, c.to_send)] for c in lines]
+    name_width = max(len("file"), *(len(c.name) for c in lines))
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(HEADINGS)]
+
+    def line(name: str, values: Sequence[str]) -> str:
+        numbers = (value.rjust(width) for value, width in zip(values, widths, strict=True))
+        return "  ".join([name.ljust(name_width), *numbers])
+
+    table = [
+        line("file", HEADINGS),
+        *(line(c.name, row) for c, row in zip(lines, cells, strict=True)),
+    ]
+    return "\n".join([*table, *_invalid_note(plan.invalid_rows)])
+
+
+def _invalid_note(invalid_rows: pl.DataFrame) -> list[str]:
+    if invalid_rows.is_empty():
+        return []
+    shown = invalid_rows.head(SHOWN_INVALID)
+    places = ", ".join(f"{file}:{line}" for file, line in shown.select("file", "line").iter_rows())
+    more = invalid_rows.height - shown.height
+    return [
+        f"invalid (empty or control characters): {places}" + (f" and {more:,} more" if more else "")
+    ]

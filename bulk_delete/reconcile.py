@@ -1,0 +1,95 @@
+"""What June says happened, joined with what the journal says was sent: one row per ID.
+
+    journal (latest outcome per ID) + plans (IDs read but never sent, invalid rows)
+        left-joined with June's listing (most advanced state per subject)
+        -> report rows -> summary and exit code
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from bulk_delete.config import Kind
+from bulk_delete.errors import ExitCode
+from bulk_delete.journal import FAILED
+from bulk_delete.listing import Record
+
+#: Report columns, in order (SPEC §7).
+COLUMNS = ("id", "kind", "outcome", "http_status", "error", "attempts", "submitted_at",
+           "server_state", "server_updated_at", "overdue")
+#: Outcomes June should hold a request for.
+REQUESTED = ("accepted", "already_requested")
+
+
+def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: dict[str, Record],
+                *, kind: Kind, now: datetime, deadline_hours: float) -> pl.DataFrame:
+    """One row per ID: its last outcome, and June's state for it."""
+    latest = (
+        journal.unique("id", keep="last", maintain_order=True)
+        .select(
+            "id",
+            pl.col("outcome").replace(FAILED, "pending"),
+            pl.col("http_status").cast(pl.Int64),
+            "error",
+            pl.col("attempts").cast(pl.Int64),
+            pl.col("at").alias("submitted_at"),
+        )
+    )
+    frames = [latest]
+    if plans is not None:
+        planned = plans.collect()
+        unsent = (planned.filter(pl.col("outcome") == "pending").unique("id", maintain_order=True)
+                  .join(latest, on="id", how="anti"))
+        invalid = planned.filter(pl.col("outcome") == "invalid")
+        frames += [frame.select("id", "outcome", "error") for frame in (unsent, invalid)]
+    rows = pl.concat(frames, how="diagonal_relaxed")
+    server = pl.DataFrame(
+        {"id": list(listed), "server_state": [r.state for r in listed.values()],
+         "server_updated_at": [r.updated_at for r in listed.values()]},
+        schema={"id": pl.String, "server_state": pl.String, "server_updated_at": pl.String},
+    )
+    deadline = (now - timedelta(hours=deadline_hours)).isoformat().replace("+00:00", "Z")
+    return (
+        rows.join(server, on="id", how="left", maintain_order="left")
+        .with_columns(
+            pl.lit(kind).alias("kind"),
+            pl.when(pl.col("outcome") == "invalid").then(None)
+            .otherwise(pl.col("server_state").fill_null("missing")).alias("server_state"),
+        )
+        .with_columns(
+            (pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") != "finished")
+             & (pl.col("submitted_at") < deadline)).fill_null(value=False).alias("overdue"),
+        )
+        .select(COLUMNS)
+    )
+
+
+def summarize(rows: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Counts by outcome and by server state, plus what needs attention."""
+    requested = rows.filter(pl.col("outcome").is_in(REQUESTED))
+
+    def counts(column: str, frame: pl.DataFrame) -> dict[str, int]:
+        pairs = frame.group_by(column).len().sort(column).rows()
+        return {str(key): int(n) for key, n in pairs}
+
+    return {
+        "outcome": counts("outcome", rows),
+        "server_state": counts("server_state", requested),
+        "attention": {
+            "rejected": int((rows["outcome"] == "rejected").sum()),
+            "pending": int((rows["outcome"] == "pending").sum()),
+            "missing": int((requested["server_state"] == "missing").sum()),
+            "overdue": int(rows["overdue"].sum()),
+        },
+    }
+
+
+def exit_code(summary: dict[str, dict[str, int]]) -> ExitCode:
+    """4 when anything needs attention, 3 while June is still working, else 0."""
+    if any(summary["attention"].values()):
+        return ExitCode.ATTENTION
+    if any(n for state, n in summary["server_state"].items() if state != "finished"):
+        return ExitCode.IN_PROGRESS
+    return ExitCode.OK

@@ -1,0 +1,170 @@
+"""``bulk-delete sandbox``: run the June-compatible server until SIGINT or SIGTERM.
+
+The option defaults are read from :class:`SandboxConfig`, so help and code
+cannot disagree. Knobs without a flag (``retry_after``, ``body_style``,
+``outage``, ...) are set at runtime with ``POST /_sandbox/config``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import click
+
+from bulk_delete.sandbox.config import SandboxConfig
+from bulk_delete.sandbox.server import SandboxServer
+
+_DEFAULTS = SandboxConfig()
+_SHARE = click.FloatRange(0.0, 1.0)
+_SECONDS = click.FloatRange(min=0.0)
+
+
+class ListenError(click.ClickException):
+    """The address cannot be bound; a configuration error (exit 2), not a bug."""
+
+    exit_code = 2
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--api-key",
+    default=_DEFAULTS.api_key,
+    show_default=True,
+    help="Key clients must send. A sandbox key, not a secret.",
+)
+@click.option(
+    "--auth-style",
+    type=click.Choice(["raw", "basic", "any"]),
+    default=_DEFAULTS.auth_style,
+    show_default=True,
+    help="raw: 'Basic <key>'; basic: 'Basic base64(key:)'; any: either.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="no limit",
+    help="Requests per second over all endpoints; above it, 429 with Retry-After.",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    default=_DEFAULTS.page_size,
+    show_default=True,
+    help="Records per listing page.",
+)
+@click.option(
+    "--latency-ms",
+    type=_SECONDS,
+    default=_DEFAULTS.latency_ms,
+    show_default=True,
+    help="Delay added to every API request.",
+)
+@click.option(
+    "--fail-rate",
+    type=_SHARE,
+    default=_DEFAULTS.fail_rate,
+    show_default=True,
+    help="Share of requests answered 500/502/503.",
+)
+@click.option(
+    "--reset-rate",
+    type=_SHARE,
+    default=_DEFAULTS.reset_rate,
+    show_default=True,
+    help="Share of requests whose connection is dropped with no answer.",
+)
+@click.option(
+    "--hang-rate",
+    type=_SHARE,
+    default=_DEFAULTS.hang_rate,
+    show_default=True,
+    help="Share of requests answered only after --hang-seconds.",
+)
+@click.option(
+    "--hang-seconds",
+    type=_SECONDS,
+    default=_DEFAULTS.hang_seconds,
+    show_default=True,
+    help="How long a hung request waits.",
+)
+@click.option(
+    "--start-after",
+    type=_SECONDS,
+    default=_DEFAULTS.start_after,
+    show_default=True,
+    help="Seconds until a request moves from 'requested' to 'started'.",
+)
+@click.option(
+    "--finish-after",
+    type=_SECONDS,
+    default=_DEFAULTS.finish_after,
+    show_default=True,
+    help="Seconds until a request is 'finished'.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=_DEFAULTS.seed,
+    show_default=True,
+    help="Seed for the fault dice and request ids, to replay a run.",
+)
+def sandbox(host: str, port: int, **knobs: object) -> None:
+    """Start a June-compatible API server for demos, tests and benchmarks.
+
+    It serves the four deletion endpoints of api.june.so on HTTP and deletes
+    nothing real. GET /_sandbox/stats shows exact counts of what reached it,
+    POST /_sandbox/config changes knobs at runtime, POST /_sandbox/reset
+    forgets everything. SIGINT or SIGTERM stops it (exit 130 or 143).
+
+    Example:
+
+    \b
+        bulk-delete sandbox --port 8080 --rate-limit 50 --fail-rate 0.03 &
+        JUNE_API_KEY=sandbox bulk-delete submit ids.csv --api-url http://127.0.0.1:8080
+        curl -s http://127.0.0.1:8080/_sandbox/stats
+    """
+    try:
+        config = SandboxConfig(**knobs)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    received = asyncio.run(_serve(SandboxServer(config, host=host, port=port)))
+    raise SystemExit(128 + received)
+
+
+async def _serve(server: SandboxServer) -> signal.Signals:
+    """Serve until SIGINT or SIGTERM arrives; return the signal."""
+    loop = asyncio.get_running_loop()
+    stopping: asyncio.Future[signal.Signals] = loop.create_future()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _resolve, stopping, signum)
+    try:
+        try:
+            await server.start()
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {server.url}: {exc.strerror or exc}") from None
+        key = server.state.config.api_key
+        click.echo(
+            f"bulk-delete sandbox listening on {server.url} with API key {key!r}: "
+            "a test server, nothing real is deleted. Ctrl-C stops it."
+        )
+        return await stopping
+    finally:
+        await server.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _resolve(stopping: asyncio.Future[signal.Signals], signum: signal.Signals) -> None:
+    with contextlib.suppress(asyncio.InvalidStateError):
+        stopping.set_result(signum)

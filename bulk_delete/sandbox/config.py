@@ -1,0 +1,121 @@
+"""The sandbox's knobs: one frozen value object, replaced whole when a knob changes.
+
+Defaults describe a well-behaved June: no rate limit, no faults, JSON bodies,
+pages of 100, a request that starts after 5 s and finishes after 30 s (June
+promises 72 hours; a demo should not wait that long). Every fault is opt-in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+AuthStyle = Literal["raw", "basic", "any"]
+RetryAfterStyle = Literal["seconds", "date", "none"]
+BodyStyle = Literal["json", "text", "empty"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxConfig:
+    """Every knob of the sandbox server; invalid combinations raise ``ValueError``."""
+
+    #: The key clients must send; a sandbox key, not a secret.
+    api_key: str = "sandbox"
+    #: ``raw`` accepts ``Basic <key>``, ``basic`` accepts ``Basic base64(key:)``, ``any`` both.
+    auth_style: AuthStyle = "raw"
+    #: Requests per second over all API endpoints together (sliding 1 s window); None = no limit.
+    rate_limit: int | None = None
+    #: How a 429 says when to come back: integer seconds, an HTTP-date, or no header at all.
+    retry_after: RetryAfterStyle = "seconds"
+    #: Records per listing page.
+    page_size: int = 100
+    #: Serve page 1 whatever ``page`` asks for, like a server that ignores the parameter.
+    ignore_page: bool = False
+    #: Delay added to every admitted API request, in milliseconds.
+    latency_ms: float = 0.0
+    #: Further delay added to listing requests only, in milliseconds.
+    listing_latency_ms: float = 0.0
+    #: Share of admitted requests answered 500, 502 or 503 (the request is not applied).
+    fail_rate: float = 0.0
+    #: Share of admitted requests whose connection is dropped with no answer (not applied).
+    reset_rate: float = 0.0
+    #: Share of admitted requests answered only after ``hang_seconds`` (then applied).
+    hang_rate: float = 0.0
+    #: How long a hung request waits before it is answered.
+    hang_seconds: float = 60.0
+    #: Seconds after creation at which a request moves from ``requested`` to ``started``.
+    start_after: float = 5.0
+    #: Seconds after creation at which a request moves from ``started`` to ``finished``.
+    finish_after: float = 30.0
+    #: Seeds the fault dice and the request ids, so a run can be replayed.
+    seed: int = 0
+    #: Body of every API answer: JSON, plain text, or nothing (clients must accept any).
+    body_style: BodyStyle = "json"
+    #: Answer every API request 503, like June being down.
+    outage: bool = False
+    #: Subjects starting with this are refused 422, like IDs June does not know.
+    reject_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.api_key or any(ch.isspace() for ch in self.api_key):
+            raise ValueError("api_key must be a non-empty string without whitespace")
+        if self.rate_limit is not None and self.rate_limit < 1:
+            raise ValueError("rate_limit must be at least 1, or None for no limit")
+        if self.page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        for name in ("latency_ms", "listing_latency_ms", "hang_seconds", "start_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.finish_after < self.start_after:
+            raise ValueError("finish_after must not be smaller than start_after")
+        rates = (self.fail_rate, self.reset_rate, self.hang_rate)
+        if any(not 0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
+            raise ValueError("fail_rate, reset_rate and hang_rate must be in [0, 1], sum <= 1")
+
+    def updated(self, changes: Mapping[str, object]) -> SandboxConfig:
+        """A copy with ``changes`` applied; unknown knobs or wrong types raise ``ValueError``.
+
+        Values come from JSON, so an int is accepted where a float is expected.
+        """
+        hints = _knob_types()
+        unknown = sorted(set(changes) - set(hints))
+        if unknown:
+            raise ValueError(f"unknown knob(s): {', '.join(unknown)}")
+        checked = {name: _coerce(name, hints[name], value) for name, value in changes.items()}
+        return dataclasses.replace(self, **checked)
+
+    def as_dict(self) -> dict[str, object]:
+        """The knobs as a JSON-ready mapping."""
+        return dataclasses.asdict(self)
+
+
+def _knob_types() -> dict[str, Any]:
+    """Field name -> resolved type (the annotations are strings under postponed evaluation)."""
+    return typing.get_type_hints(SandboxConfig)
+
+
+def _coerce(name: str, hint: Any, value: object) -> Any:
+    """``value`` converted to the knob's type, or ``ValueError`` naming the knob."""
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType:  # only ``X | None`` is used
+        if value is None:
+            return None
+        (hint,) = (arg for arg in typing.get_args(hint) if arg is not type(None))
+        return _coerce(name, hint, value)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise ValueError(f"{name} must be one of {', '.join(typing.get_args(hint))}")
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        if hint is int and not float(value).is_integer():
+            raise ValueError(f"{name} must be an integer")
+        return hint(value)
+    if hint is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{name} must be of type {getattr(hint, '__name__', hint)}")

@@ -1,0 +1,154 @@
+"""The worker pool: IDs from a bounded queue -> pacer -> June -> journal.
+
+``--concurrency`` workers share one pacer, one client and one journal. A worker
+keeps one ID until it has a final answer, gives up on it after
+``--max-attempts`` transient failures (journalled as ``failed``, sent again by
+the next run), and the job stops early when:
+
+* June rejects the key (401/403): nothing more is sent, nothing is marked failed;
+* ``BREAKER`` IDs in a row gave up: the API is down, a rerun resumes;
+* the journal cannot be written: nothing more is sent that could not be recorded;
+* SIGTERM/SIGINT: no new requests; those in flight get ``GRACE`` seconds to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from enum import Enum
+
+from bulk_delete.api import Answer, JuneClient, Verdict
+from bulk_delete.journal import FAILED, Journal, Outcome
+from bulk_delete.logs import get_logger
+from bulk_delete.pacing import Pacer, Retrier
+from bulk_delete.progress import Tally
+
+#: Consecutive IDs that exhausted their retries before the job calls the API unavailable.
+BREAKER = 3
+#: Seconds in-flight requests get to answer after a stop.
+GRACE = 5.0
+
+
+class Ending(Enum):
+    """Why a submission ended."""
+
+    DONE = "done"
+    AUTH = "auth"
+    UNAVAILABLE = "unavailable"
+    SIGINT = "SIGINT"
+    SIGTERM = "SIGTERM"
+    ERROR = "error"
+
+
+class Submitter:
+    """Sends one deletion request per ID and journals every final answer."""
+
+    def __init__(self, client: JuneClient, pacer: Pacer, journal: Journal, *,
+                 concurrency: int, max_attempts: int, tally: Tally) -> None:
+        self._client = client
+        self._journal = journal
+        self._concurrency = concurrency
+        self.tally = tally
+        self._retrier = Retrier(pacer, max_attempts=max_attempts, tally=tally,
+                                stopping=lambda: self.ending is not Ending.DONE)
+        #: Why the run stopped early, and the error or answer that made it stop.
+        self.ending = Ending.DONE
+        self.cause: BaseException | Answer | None = None
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=2 * concurrency)
+        self._workers: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Task[None]] = set()
+        self._producer: asyncio.Task[None] | None = None
+        self._gave_up_in_a_row = 0
+        self._log = get_logger()
+
+    async def run(self, ids: Iterable[str]) -> Ending:
+        """Submit every ID (or until a stop); returns why it ended."""
+        self._workers = {asyncio.create_task(self._worker()) for _ in range(self._concurrency)}
+        self._producer = asyncio.create_task(self._produce(ids))
+        async with self._journal.syncing():
+            await asyncio.wait(self._workers)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._producer
+        if self.ending is Ending.DONE and self.tally.failed:
+            self.ending = Ending.UNAVAILABLE
+        return self.ending
+
+    def stop(self, ending: Ending, cause: BaseException | Answer | None = None) -> None:
+        """Take no new IDs; let requests in flight answer within GRACE seconds.
+
+        A second stop (say, a second Ctrl-C) cancels the requests in flight too.
+        """
+        if self.ending is not Ending.DONE:
+            self._cancel(self._workers)
+            return
+        self.ending, self.cause = ending, cause
+        self._log.warning("bulk_delete.stopping", reason=ending.value,
+                          in_flight=len(self._busy), grace_seconds=GRACE)
+        if self._producer is not None:
+            self._producer.cancel()
+        self._cancel(self._workers - self._busy)
+        asyncio.get_running_loop().call_later(GRACE, self._cancel, self._workers)
+
+    @staticmethod
+    def _cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
+        for task in list(tasks):
+            task.cancel()
+
+    async def _produce(self, ids: Iterable[str]) -> None:
+        for subject in ids:
+            await self._queue.put(subject)
+        for _ in range(self._concurrency):
+            await self._queue.put(None)
+
+    async def _worker(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        while (subject := await self._queue.get()) is not None:
+            try:
+                outcome = await self._submit(subject, me)
+                if outcome is not None:
+                    self._record(outcome)
+            except Exception as exc:  # a journal error, or a bug: stop everyone, report it
+                self.stop(Ending.ERROR, exc)
+            if self.ending is not Ending.DONE:
+                return
+
+    async def _submit(self, subject: str, me: asyncio.Task[None]) -> Outcome | None:
+        """Send until a final answer; None when the job stops without one."""
+
+        async def send() -> Answer:
+            self._busy.add(me)
+            try:
+                return await self._client.request_deletion(subject)
+            finally:
+                self._busy.discard(me)
+
+        answer, attempts = await self._retrier.call(send)
+        kind = answer.verdict
+        if kind is Verdict.ACCEPTED:
+            return Outcome(subject, "accepted", answer.status, attempts)
+        if kind is Verdict.REJECTED:
+            return Outcome(subject, "rejected", answer.status, attempts, answer.message)
+        if kind is Verdict.AUTH:
+            self.stop(Ending.AUTH, answer)
+        if self.ending is not Ending.DONE:
+            return None
+        return Outcome(subject, FAILED, answer.status, attempts, answer.message)
+
+    def _record(self, outcome: Outcome) -> None:
+        self._journal.append(outcome)
+        if outcome.outcome == FAILED:
+            self.tally.failed += 1
+            self._gave_up_in_a_row += 1
+            self._log.warning("bulk_delete.gave_up", id=outcome.id, attempts=outcome.attempts,
+                              http_status=outcome.http_status, error=outcome.error)
+            if self._gave_up_in_a_row >= BREAKER:
+                self.stop(Ending.UNAVAILABLE)
+            return
+        self._gave_up_in_a_row = 0
+        if outcome.outcome == "accepted":
+            self.tally.accepted += 1
+        else:
+            self.tally.rejected += 1
+

@@ -1,0 +1,103 @@
+"""Shared fixtures: logging reset, a June sandbox on a real socket, and the CLI as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import structlog
+
+from bulk_delete.logs import set_secrets
+from bulk_delete.sandbox import SandboxConfig, SandboxServer
+
+T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """structlog configuration and registered secrets are global: reset them around each test."""
+    yield
+    structlog.reset_defaults()
+    set_secrets([])
+
+
+KEY = "sk_sandbox_7f3e9a1b"
+
+
+class June:
+    """A sandbox June served from a background thread, for tests that run the CLI as a process.
+
+    The test's own thread blocks on subprocesses; the server keeps answering on its loop.
+    """
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.server = SandboxServer(config)
+        self._call(self.server.start())
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stats(self) -> dict[str, Any]:
+        """Exact counts of what reached the server, read over HTTP as any client would."""
+        with urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=10) as answer:
+            return json.loads(answer.read())  # type: ignore[no-any-return]
+
+    def configure(self, **knobs: Any) -> None:
+        self._loop.call_soon_threadsafe(self.server.state.configure, knobs)
+
+    def stop(self) -> None:
+        self._call(self.server.stop())
+
+    def start(self) -> None:
+        self._call(self.server.start())
+
+    def close(self) -> None:
+        self._call(self.server.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@pytest.fixture
+def june() -> Iterator[June]:
+    """A June sandbox with the test key, no limits and no faults (tests add their own)."""
+    server = June(SandboxConfig(api_key=KEY))
+    yield server
+    server.close()
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment a user would set: the key, JSON logs, state under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUNE_", "BULK_DELETE_"))}
+    env.update(JUNE_API_KEY=KEY, BULK_DELETE_LOG_FORMAT="json",
+               BULK_DELETE_CHECKPOINT_DIR=str(tmp_path / "state"), **extra)
+    return env
+
+
+def bulk_delete(*args: str, env: dict[str, str], timeout: float = 120,
+                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bulk_delete ARGS`` to the end, as a user would."""
+    return subprocess.run([sys.executable, "-m", "bulk_delete", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def write_ids(path: Path, ids: list[str], column: str = "user_id") -> Path:
+    """A one-column CSV of IDs, as an export would hold them."""
+    path.write_text(column + "\n" + "".join(f"{i}\n" for i in ids), encoding="utf-8")
+    return path

@@ -1,0 +1,190 @@
+"""The June client: statuses to verdicts, headers read, and every network failure as an Answer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator, Callable
+from email.utils import formatdate
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aioresponses import aioresponses
+
+from bulk_delete.api import (
+    Answer,
+    Verdict,
+    auth_header,
+    open_client,
+    parse_retry_after,
+    server_message,
+    verdict,
+)
+from bulk_delete.config import Secret
+
+POST = "/api/platform/data_management/user_deletion_request"
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (200, Verdict.ACCEPTED), (201, Verdict.ACCEPTED), (202, Verdict.ACCEPTED),
+    (204, Verdict.ACCEPTED), (400, Verdict.REJECTED), (404, Verdict.REJECTED),
+    (409, Verdict.REJECTED), (422, Verdict.REJECTED), (401, Verdict.AUTH), (403, Verdict.AUTH),
+    (429, Verdict.THROTTLED), (408, Verdict.TRANSIENT), (500, Verdict.TRANSIENT),
+    (502, Verdict.TRANSIENT), (503, Verdict.TRANSIENT), (504, Verdict.TRANSIENT),
+    (301, Verdict.TRANSIENT), (None, Verdict.TRANSIENT),
+])
+def test_verdicts(status: int | None, expected: Verdict) -> None:
+    """Each status class means what SPEC §2 says it means."""
+    assert verdict(status) is expected
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("5", 5.0), ("0", 0.0), ("1.5", 1.5), ("-3", 0.0), (None, None), ("", None),
+    ("soon", None),
+])
+def test_retry_after_seconds(header: str | None, seconds: float | None) -> None:
+    """Retry-After as delay-seconds; junk is ignored rather than trusted."""
+    assert parse_retry_after(header) == seconds
+
+
+def test_retry_after_http_date() -> None:
+    """Retry-After as an HTTP date counts from now."""
+    now = time.time()
+    assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
+    assert parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0.0
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"error": "user_id is required"}', "user_id is required"),
+    (b'{"message": "not found"}', "not found"),
+    (b'{"errors": ["a", "b"]}', '["a", "b"]'),
+    (b"plain\ntext  body", "plain text body"),
+    (b"", ""),
+    (b"\xff\xfe", "\ufffd\ufffd"),
+])
+def test_server_message(body: bytes, message: str) -> None:
+    """Error bodies become one line: the JSON message field, or the flattened text."""
+    assert server_message(body) == message
+
+
+def test_auth_header_styles() -> None:
+    """raw sends the key as June documents; basic sends standard base64(key:)."""
+    key = Secret("sk_1")
+    assert auth_header(key, "raw") == "Basic sk_1"
+    assert auth_header(key, "basic") == "Basic " + base64.b64encode(b"sk_1:").decode()
+
+
+Handler = Callable[[web.Request], Any]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Callable[[Handler], Any]]:
+    """A one-route server on a real loopback socket, answering with the given handler."""
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_post(POST, handler)
+        app.router.add_get("/elsewhere", handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def post(url: str, subject: str = "u1", seconds: float = 5) -> Answer:
+    async with open_client(base_url=url, kind="user", key=Secret("sk_1"), auth_style="raw",
+                           request_timeout=seconds, concurrency=2) as client:
+        return await client.request_deletion(subject)
+
+
+async def test_sends_json_body_and_headers(server: Any) -> None:
+    """One POST with the subject as JSON, the key in Authorization, JSON content type."""
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.update(body=await request.json(), auth=request.headers["Authorization"],
+                    type=request.headers["Content-Type"])
+        return web.Response(status=202)
+
+    answer = await post(await server(handler), subject='00123 "x"')
+    assert answer.status == 202
+    assert seen == {"body": {"user_id": '00123 "x"'}, "auth": "Basic sk_1",
+                    "type": "application/json"}
+
+
+async def test_any_2xx_body_is_accepted(server: Any) -> None:
+    """A 2xx with a non-JSON body is still accepted: the body is not June's contract."""
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(text="<html>ok</html>")
+
+    assert (await post(await server(handler))).verdict is Verdict.ACCEPTED
+
+
+async def test_hung_answer_is_a_timeout(server: Any) -> None:
+    """An answer slower than --timeout is a transient 'timed out', not a hang."""
+    release = asyncio.Event()
+
+    async def handler(_request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    answer = await post(await server(handler), seconds=0.2)
+    release.set()
+    assert (answer.status, answer.message) == (None, "timed out")
+
+
+async def test_dropped_connection_is_transient(server: Any) -> None:
+    """A connection closed without an answer is a transient connection failure."""
+    async def handler(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.abort()
+        return web.Response()
+
+    answer = await post(await server(handler))
+    assert answer.status is None
+    assert answer.message.startswith("connection failed")
+
+
+async def test_refused_connection_is_transient() -> None:
+    """Nobody listening is a transient failure too (the API may come back)."""
+    answer = await post("http://127.0.0.1:9")
+    assert answer.verdict is Verdict.TRANSIENT
+
+
+async def test_redirects_are_not_followed(server: Any) -> None:
+    """The key goes to the configured host only: a redirect is reported, never followed."""
+    followed = False
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal followed
+        if request.path == "/elsewhere":
+            followed = True
+            return web.Response()
+        raise web.HTTPFound("/elsewhere")
+
+    answer = await post(await server(handler))
+    assert answer.status == 302
+    assert "not followed" in answer.message
+    assert not followed
+
+
+async def test_error_answer_keeps_message_and_retry_after() -> None:
+    """A 429 keeps its Retry-After; a 422 keeps the server's message (mocked transport)."""
+    url = "https://api.june.so"
+    with aioresponses() as mocked:
+        mocked.post(url + POST, status=429, headers={"Retry-After": "3"}, body="slow down")
+        mocked.post(url + POST, status=422, payload={"error": "user_id malformed"})
+        async with open_client(base_url=url, kind="user", key=Secret("sk_1"), auth_style="raw",
+                               request_timeout=5, concurrency=2) as client:
+            throttled = await client.request_deletion("a")
+            rejected = await client.request_deletion("b")
+    assert (throttled.status, throttled.retry_after, throttled.message) == (429, 3.0, "slow down")
+    assert (rejected.status, rejected.message) == (422, "user_id malformed")

@@ -1,0 +1,215 @@
+"""Reading June's listing: tolerant page parsing, and a pager that loses nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bulk_delete.api import open_client
+from bulk_delete.config import Secret
+from bulk_delete.errors import ApiUnavailable, AuthError
+from bulk_delete.listing import ListingShapeError, Record, merge, parse_page, read_listing
+from bulk_delete.pacing import Pacer, Retrier
+from bulk_delete.progress import Tally
+
+RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
+           {"id": "r2", "user_id": "u2", "state": "finished"}]
+
+
+@pytest.mark.parametrize("payload", [
+    RECORDS,
+    {"data": RECORDS},
+    {"results": RECORDS, "count": 2},
+    {"items": RECORDS},
+    {"requests": RECORDS},
+    {"user_deletion_requests": RECORDS},
+    {"meta": {"page": 1}, "whatever": RECORDS},
+    {"data": {"requests": RECORDS}},
+])
+def test_records_are_found_in_any_plausible_shape(payload: Any) -> None:
+    """A top-level array or the first list of objects in an object holds the records."""
+    page = parse_page(payload, kind="user", number=1)
+    assert [(r.subject, r.state) for r in page.records] == [("u1", "requested"), ("u2", "finished")]
+
+
+def test_subject_is_never_the_request_id() -> None:
+    """The record's own id is the request's; a record without a subject is skipped."""
+    page = parse_page([{"id": "r1", "state": "finished"}, {"id": "r2", "userId": 42}],
+                      kind="user", number=1)
+    assert [r.subject for r in page.records] == ["42"]
+
+
+def test_group_records_and_camel_case() -> None:
+    """Groups use group_id/groupId; states may be under status; timestamps in camelCase."""
+    page = parse_page({"data": [{"groupId": "g1", "status": "STARTED",
+                                 "createdAt": "2026-01-01", "updatedAt": "2026-01-02"}]},
+                      kind="group", number=1)
+    assert page.records == [Record("g1", "started", "2026-01-01", "2026-01-02")]
+
+
+def test_unknown_states_are_kept() -> None:
+    """A state June may add later is kept as June wrote it."""
+    page = parse_page([{"user_id": "u1", "state": "cancelled"}, {"user_id": "u2"}],
+                      kind="user", number=1)
+    assert [r.state for r in page.records] == ["cancelled", "unknown"]
+
+
+@pytest.mark.parametrize(("payload", "last"), [
+    ({"data": RECORDS, "has_more": False}, True),
+    ({"data": RECORDS, "has_more": True}, False),
+    ({"data": RECORDS, "next": None}, True),
+    ({"data": RECORDS, "next": "https://x/?page=2"}, False),
+    ({"data": RECORDS, "page": 3, "total_pages": 3}, True),
+    ({"data": RECORDS, "meta": {"totalPages": 2}}, False),
+    ({"data": []}, True),
+    ([], True),
+    (RECORDS, False),
+])
+def test_pages_say_when_they_are_last(payload: Any, last: bool) -> None:
+    """has_more, next, total_pages and an empty page each end the paging."""
+    number = payload.get("page", 1) if isinstance(payload, dict) else 1
+    assert parse_page(payload, kind="user", number=number).last is last
+
+
+@pytest.mark.parametrize("payload", [{"error": "nope"}, "text", 3, {"data": "x"}])
+def test_a_page_without_records_is_an_error(payload: Any) -> None:
+    """A page that holds no list at all is not mistaken for an empty listing."""
+    with pytest.raises(ListingShapeError, match="page 4 holds no list of records"):
+        parse_page(payload, kind="user", number=4)
+
+
+def test_merge_keeps_the_most_advanced_state() -> None:
+    """Duplicate requests for a subject show its most advanced known state."""
+    found: dict[str, Record] = {}
+    merge(found, [Record("u1", "finished"), Record("u2", "weird")])
+    merge(found, [Record("u1", "requested"), Record("u2", "started")])
+    assert {s: r.state for s, r in found.items()} == {"u1": "finished", "u2": "started"}
+
+
+Handler = Callable[[web.Request], Any]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Handler], Any]]:
+    """Start a tiny listing server with a given handler; yields a function returning its URL."""
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_get("/api/platform/data_management/user_deletion_requests", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def listing(url: str, window: int = 4) -> dict[str, Record]:
+    retrier = Retrier(Pacer(1000), max_attempts=2, tally=Tally(total=0))
+    async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
+                           request_timeout=5, concurrency=8) as client:
+        return await read_listing(client, retrier, kind="user", auth_style="raw", window=window)
+
+
+def pages_of(subjects: list[str], size: int) -> list[list[dict[str, str]]]:
+    return [[{"user_id": s, "state": "requested"} for s in subjects[i:i + size]]
+            for i in range(0, len(subjects), size)]
+
+
+@pytest.mark.parametrize("shape", ["array", "data+has_more", "results+next", "total_pages"])
+async def test_pager_reads_every_shape_to_the_end(serve: Any, shape: str) -> None:
+    """Each page shape is read to its end, and pages past it are not needed."""
+    subjects = [f"u{i}" for i in range(23)]
+    pages = pages_of(subjects, 5)
+    asked: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page"])
+        asked.append(number)
+        items = pages[number - 1] if number <= len(pages) else []
+        more = number < len(pages)
+        body: Any = {
+            "array": items,
+            "data+has_more": {"data": items, "has_more": more},
+            "results+next": {"results": items, "next": f"?page={number + 1}" if more else None},
+            "total_pages": {"data": items, "page": number, "total_pages": len(pages)},
+        }[shape]
+        return web.json_response(body)
+
+    found = await listing(await serve(handler))
+    assert sorted(found) == sorted(subjects)
+    assert max(asked) <= len(pages) + 4  # at most one window of look-ahead
+
+
+async def test_pager_stops_when_the_server_ignores_page(serve: Any) -> None:
+    """A server that always answers page 1 is read once, not forever."""
+    async def handler(_request: web.Request) -> web.Response:
+        return web.json_response(pages_of(["a", "b"], 5)[0])
+
+    assert sorted(await listing(await serve(handler))) == ["a", "b"]
+
+
+async def test_listing_growing_during_the_read_loses_nothing(serve: Any) -> None:
+    """New requests arriving at the top while pages are read shift pages, but lose no record."""
+    subjects = [f"old{i}" for i in range(50)]
+    added = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal added
+        number = int(request.query["page"])
+        added += 1
+        current = [f"new{i}" for i in range(added * 3)][::-1] + subjects  # newest first
+        chunk = current[(number - 1) * 5:number * 5]
+        return web.json_response({"data": [{"user_id": s, "state": "requested"} for s in chunk]})
+
+    found = await listing(await serve(handler), window=1)
+    assert set(subjects) <= set(found)
+
+
+async def test_a_record_seen_twice_keeps_its_latest_state(serve: Any) -> None:
+    """A record shifted onto the next page while June finished it counts once, as finished."""
+    pages = [[{"user_id": "u1", "state": "requested"}, {"user_id": "a", "state": "started"}],
+             [{"user_id": "u1", "state": "finished"}, {"user_id": "b", "state": "started"}]]
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page"])
+        return web.json_response(pages[number - 1] if number <= len(pages) else [])
+
+    found = await listing(await serve(handler), window=1)
+    assert {s: r.state for s, r in found.items()} == {"u1": "finished", "a": "started",
+                                                      "b": "started"}
+
+
+async def test_404_past_the_end_ends_the_listing(serve: Any) -> None:
+    """Some servers answer 404 for a page past the last one; that is the end, not an error."""
+    async def handler(request: web.Request) -> web.Response:
+        if request.query["page"] == "1":
+            return web.json_response([{"user_id": "a", "state": "finished"}])
+        raise web.HTTPNotFound
+
+    assert list(await listing(await serve(handler))) == ["a"]
+
+
+@pytest.mark.parametrize(("status", "body", "error", "message"), [
+    (401, "{}", AuthError, "June rejected the API key .* try --auth-style basic"),
+    (400, '{"error": "bad page"}', ApiUnavailable, "listing page 1: bad page"),
+    (200, "<html>", ApiUnavailable, "listing page 1 cannot be read"),
+    (200, '{"error": "x"}', ApiUnavailable, "holds no list of records"),
+    (503, "down", ApiUnavailable, "listing page 1: down after 2 attempts"),
+])
+async def test_listing_failures_are_clear(serve: Any, status: int, body: str,
+                                          error: type[Exception], message: str) -> None:
+    """Auth, rejection, junk and outage each end the listing with a clear error."""
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(status=status, text=body)
+
+    with pytest.raises(error, match=message):
+        await listing(await serve(handler))

@@ -1,0 +1,135 @@
+"""Report rows, summary, exit code and report files, from a journal and a listing."""
+
+from __future__ import annotations
+
+import json
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from bulk_delete.errors import ExitCode, UsageError
+from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
+from bulk_delete.listing import Record
+from bulk_delete.reconcile import COLUMNS, exit_code, report_rows, summarize
+from bulk_delete.report import check_path, describe, write, write_summary
+
+NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+RECENT = "2026-06-10T11:00:00.000Z"
+OLD = (NOW - timedelta(hours=100)).isoformat().replace("+00:00", "Z")
+
+
+def journal(*rows: tuple[str, str, str | None, str, str, str | None]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=dict.fromkeys(JOURNAL_COLUMNS, pl.String),
+                        orient="row")
+
+
+def plans(*rows: tuple[str, str, str]) -> pl.LazyFrame:
+    return pl.DataFrame(list(rows), schema=["id", "outcome", "error"], orient="row").lazy()
+
+
+def rows_for(records: pl.DataFrame, listed: dict[str, Record],
+             planned: pl.LazyFrame | None = None) -> pl.DataFrame:
+    return report_rows(records, planned, listed, kind="user", now=NOW, deadline_hours=72)
+
+
+def test_one_row_per_id_with_its_latest_outcome() -> None:
+    """An ID that failed in one run and was accepted in the next shows as accepted once."""
+    records = journal(("a", "failed", "503", "6", OLD, "down"),
+                      ("a", "accepted", "200", "1", RECENT, None),
+                      ("b", "rejected", "422", "1", RECENT, "malformed"))
+    rows = rows_for(records, {"a": Record("a", "finished", updated_at="2026-06-10T11:30Z")})
+    assert rows.columns == list(COLUMNS)
+    assert rows.select("id", "outcome", "http_status", "error", "server_state").rows() == [
+        ("a", "accepted", 200, None, "finished"),
+        ("b", "rejected", 422, "malformed", "missing"),
+    ]
+    assert rows["server_updated_at"][0] == "2026-06-10T11:30Z"
+    assert set(rows["kind"]) == {"user"}
+
+
+def test_failed_and_unsent_ids_are_pending() -> None:
+    """IDs that gave up, or were read but never sent, are pending; invalid rows are reported."""
+    records = journal(("a", "failed", None, "6", RECENT, "timed out"))
+    planned = plans(("a", "pending", ""), ("b", "pending", ""), ("", "invalid", "empty ID"))
+    rows = rows_for(records, {}, planned)
+    assert rows.select("id", "outcome", "error", "server_state").rows() == [
+        ("a", "pending", "timed out", "missing"),
+        ("b", "pending", "", "missing"),
+        ("", "invalid", "empty ID", None),
+    ]
+
+
+def test_overdue_after_the_deadline_only_when_not_finished() -> None:
+    """Accepted more than 72 h ago and still not finished is overdue; finished never is."""
+    records = journal(("old", "accepted", "200", "1", OLD, None),
+                      ("done", "accepted", "200", "1", OLD, None),
+                      ("new", "accepted", "200", "1", RECENT, None))
+    listed = {"old": Record("old", "started"), "done": Record("done", "finished"),
+              "new": Record("new", "requested")}
+    rows = rows_for(records, listed)
+    assert dict(rows.select("id", "overdue").rows()) == {"old": True, "done": False,
+                                                         "new": False}
+
+
+@pytest.mark.parametrize(("records", "listed", "code"), [
+    ([("a", "accepted", "200", "1", RECENT, None)], {"a": "finished"}, ExitCode.OK),
+    ([("a", "already_requested", None, "0", RECENT, None)], {"a": "finished"}, ExitCode.OK),
+    ([("a", "accepted", "200", "1", RECENT, None)], {"a": "started"}, ExitCode.IN_PROGRESS),
+    ([("a", "accepted", "200", "1", RECENT, None)], {"a": "requested"}, ExitCode.IN_PROGRESS),
+    ([("a", "accepted", "200", "1", RECENT, None)], {}, ExitCode.ATTENTION),
+    ([("a", "rejected", "404", "1", RECENT, "no")], {}, ExitCode.ATTENTION),
+    ([("a", "failed", "503", "6", RECENT, "x")], {}, ExitCode.ATTENTION),
+    ([("a", "accepted", "200", "1", OLD, None)], {"a": "started"}, ExitCode.ATTENTION),
+])
+def test_exit_codes(records: list[tuple[str, str, str | None, str, str, str | None]],
+                    listed: dict[str, str], code: ExitCode) -> None:
+    """0 all finished, 3 still in progress, 4 rejected, missing, pending or overdue."""
+    rows = rows_for(journal(*records), {s: Record(s, state) for s, state in listed.items()})
+    assert exit_code(summarize(rows)) is code
+
+
+def test_summary_counts() -> None:
+    """The summary counts outcomes, June's states for requested IDs, and what needs attention."""
+    records = journal(("a", "accepted", "200", "1", RECENT, None),
+                      ("b", "accepted", "200", "1", RECENT, None),
+                      ("c", "rejected", "400", "1", RECENT, "bad"))
+    summary = summarize(rows_for(records, {"a": Record("a", "finished")}))
+    assert summary == {
+        "outcome": {"accepted": 2, "rejected": 1},
+        "server_state": {"finished": 1, "missing": 1},
+        "attention": {"rejected": 1, "pending": 0, "missing": 1, "overdue": 0},
+    }
+    assert "accepted 2" in describe(summary, Path("r.csv"))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json", ".jsonl"])
+def test_report_formats_round_trip(tmp_path: Path, suffix: str) -> None:
+    """Each format holds the same rows, IDs as strings, and is readable by the owner only."""
+    records = journal(("00123", "accepted", "200", "1", RECENT, None),
+                      ("1e5", "rejected", "422", "2", RECENT, "bad, \"quoted\""))
+    rows = rows_for(records, {"00123": Record("00123", "finished")})
+    path = tmp_path / f"report{suffix}"
+    write(rows, path)
+    read = {".csv": lambda p: pl.read_csv(p, schema_overrides={"id": pl.String}),
+            ".parquet": pl.read_parquet, ".json": pl.read_json, ".jsonl": pl.read_ndjson}[suffix]
+    back = read(path)
+    assert back["id"].to_list() == ["00123", "1e5"]
+    assert back["error"].to_list()[1] == 'bad, "quoted"'
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_summary_file(tmp_path: Path) -> None:
+    """summary.json is plain JSON, owner-only."""
+    path = tmp_path / "summary.json"
+    write_summary({"outcome": {"accepted": 1}}, path)
+    assert json.loads(path.read_text()) == {"outcome": {"accepted": 1}}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_unknown_report_suffix_is_a_usage_error() -> None:
+    """A report path with an unknown suffix is refused before any work."""
+    with pytest.raises(UsageError, match=r"\.csv, \.parquet, \.json, \.jsonl"):
+        check_path(Path("report.xlsx"))

@@ -1,0 +1,617 @@
+"""The sandbox server, driven over real loopback sockets with aiohttp.
+
+Time is a fake clock the test moves (state machine, rate-limit window); only the
+hang and latency tests wait, for fractions of a second, against a client timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from click.testing import CliRunner
+
+from bulk_delete.sandbox import SandboxConfig, SandboxServer
+from bulk_delete.sandbox.cli import sandbox
+from bulk_delete.sandbox.limits import SlidingWindow
+from bulk_delete.sandbox.state import isoformat
+
+API = "/api/platform/data_management/"
+RAW = {"Authorization": "Basic sandbox"}
+BASIC = {"Authorization": "Basic " + base64.b64encode(b"sandbox:").decode()}
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    """POSIX seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@asynccontextmanager
+async def serving(
+    clock: FakeClock, headers: dict[str, str] | None = None, **knobs: Any
+) -> AsyncIterator[tuple[SandboxServer, aiohttp.ClientSession]]:
+    """A sandbox on a free loopback port and a session that sends the raw key by default."""
+    server = SandboxServer(SandboxConfig(**knobs), clock=clock)
+    headers = RAW if headers is None else headers
+    async with server, aiohttp.ClientSession(server.url, headers=headers) as session:
+        yield server, session
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a client saw: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def post(
+    session: aiohttp.ClientSession, subject: str, kind: str = "user", **kwargs: Any
+) -> Reply:
+    """POST a deletion request for ``subject``."""
+    async with session.post(
+        f"{API}{kind}_deletion_request", json={f"{kind}_id": subject}, **kwargs
+    ) as response:
+        return Reply(response.status, response.headers, await response.read())
+
+
+async def listing(
+    session: aiohttp.ClientSession, kind: str = "user", **params: str
+) -> tuple[int, Any]:
+    """GET a listing page: (status, JSON body)."""
+    async with session.get(f"{API}{kind}_deletion_requests", params=params) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def subjects(session: aiohttp.ClientSession, **params: str) -> list[str]:
+    """The subjects on one user listing page, in the order served."""
+    status, body = await listing(session, **params)
+    assert status == 200, body
+    return [record["user_id"] for record in body["data"]]
+
+
+# --- auth -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("style", "headers", "status"),
+    [
+        ("raw", RAW, 200),
+        ("raw", BASIC, 401),
+        ("basic", BASIC, 200),
+        ("basic", RAW, 401),
+        ("any", RAW, 200),
+        ("any", BASIC, 200),
+        ("any", {"Authorization": "Basic wrong"}, 401),
+        ("any", {}, 401),
+    ],
+)
+async def test_auth_styles(
+    clock: FakeClock, style: str, headers: dict[str, str], status: int
+) -> None:
+    """Each auth_style accepts exactly its header forms and answers others 401 with JSON."""
+    async with serving(clock, headers=headers, auth_style=style) as (server, session):
+        response = await post(session, "u1")
+        assert response.status == status
+        if status == 401:
+            assert "error" in response.json()
+            assert server.state.stats.unauthorized == 1
+            assert len(server.state.ledgers["user"]) == 0
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'"u1"',
+        b"{}",
+        b'{"user_id": ""}',
+        b'{"user_id": 5}',
+        b'{"user_id": null}',
+        b'{"group_id": "g1"}',
+    ],
+)
+async def test_invalid_post_body_is_400(clock: FakeClock, body: bytes) -> None:
+    """A body that is not a JSON object with a non-empty string user_id is a 400 with a message."""
+    async with serving(clock) as (server, session):
+        async with session.post(f"{API}user_deletion_request", data=body) as response:
+            assert response.status == 400
+            assert (await response.json())["error"]
+        assert server.state.stats.bad_requests == 1
+        assert len(server.state.ledgers["user"]) == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"state": "done"},
+        {"state": ""},
+        {"page": "0"},
+        {"page": "-1"},
+        {"page": "abc"},
+        {"page": "1.5"},
+        {"page": "²"},
+    ],
+)
+async def test_bad_listing_query_is_400(clock: FakeClock, query: dict[str, str]) -> None:
+    """An unknown state or a page that is not a positive integer is a 400 with a message."""
+    async with serving(clock) as (server, session):
+        status, body = await listing(session, **query)
+        assert status == 400
+        assert body["error"]
+        assert server.state.stats.bad_requests == 1
+
+
+# --- records, duplicates, paging ----------------------------------------------------------
+
+
+async def test_accepted_post_returns_the_record(clock: FakeClock) -> None:
+    """An accepted POST answers 200 with the record: id, subject, state and UTC timestamps."""
+    async with serving(clock) as (_, session):
+        response = await post(session, "g1", kind="group")
+        assert response.status == 200
+        record = response.json()
+        assert record == {
+            "id": record["id"],
+            "group_id": "g1",
+            "state": "requested",
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z",
+        }
+        _, page = await listing(session, kind="group")
+        assert page["data"] == [record]
+
+
+async def test_duplicate_post_keeps_first_record(clock: FakeClock) -> None:
+    """A repeated POST is accepted, keeps the first record, and counts one duplicate."""
+    async with serving(clock) as (server, session):
+        first = (await post(session, "u1")).json()
+        clock.advance(3)
+        again = await post(session, "u1")
+        assert again.status == 200
+        assert again.json() == first
+        stats = server.state.snapshot()
+        assert stats["accepted"] == {"user": 2, "group": 0}
+        assert stats["unique"] == {"user": 1, "group": 0}
+        assert stats["duplicates"] == {"user": 1, "group": 0}
+
+
+async def test_paging_is_one_based_newest_first(clock: FakeClock) -> None:
+    """Pages start at 1, hold page_size records newest first, and run out into an empty page."""
+    async with serving(clock, page_size=2) as (_, session):
+        for n in range(1, 6):
+            await post(session, f"u{n}")
+            clock.advance(0.001)
+        assert await subjects(session) == ["u5", "u4"]
+        assert await subjects(session, page="2") == ["u3", "u2"]
+        _, last = await listing(session, page="3")
+        assert [r["user_id"] for r in last["data"]] == ["u1"]
+        assert (last["page"], last["per_page"], last["total"], last["has_more"]) == (3, 2, 5, False)
+        _, beyond = await listing(session, page="4")
+        assert beyond["data"] == []
+        assert beyond["has_more"] is False
+
+
+async def test_ignore_page_serves_page_one(clock: FakeClock) -> None:
+    """With ignore_page the server answers page 1 whatever page is asked for."""
+    async with serving(clock, page_size=2, ignore_page=True) as (_, session):
+        for n in range(1, 4):
+            await post(session, f"u{n}")
+        _, body = await listing(session, page="2")
+        assert [r["user_id"] for r in body["data"]] == ["u3", "u2"]
+        assert (body["page"], body["has_more"]) == (1, True)
+
+
+# --- state machine ------------------------------------------------------------------------
+
+
+async def test_state_progresses_with_the_clock(clock: FakeClock) -> None:
+    """A request is requested, then started at start_after, then finished at finish_after."""
+    async with serving(clock, start_after=5, finish_after=30) as (_, session):
+        await post(session, "u1")
+        expected = [
+            (4.999, "requested", "2026-01-01T00:00:00.000Z"),
+            (0.001, "started", "2026-01-01T00:00:05.000Z"),
+            (25.0, "finished", "2026-01-01T00:00:30.000Z"),
+        ]
+        for step, state, updated in expected:
+            clock.advance(step)
+            _, body = await listing(session)
+            assert (body["data"][0]["state"], body["data"][0]["updated_at"]) == (state, updated)
+            assert await subjects(session, state=state) == ["u1"]
+
+
+async def test_state_filter_partitions_records(clock: FakeClock) -> None:
+    """Filtering by state returns exactly the records in that state, newest first."""
+    async with serving(clock, start_after=5, finish_after=30) as (_, session):
+        for subject, age in [("old1", 40), ("old2", 30), ("mid", 20), ("new1", 3), ("new2", 0)]:
+            clock.now = START + 40 - age
+            await post(session, subject)
+        assert await subjects(session, state="finished") == ["old2", "old1"]
+        assert await subjects(session, state="started") == ["mid"]
+        assert await subjects(session, state="requested") == ["new2", "new1"]
+        _, body = await listing(session, state="requested", page="2")
+        assert (body["data"], body["total"]) == ([], 2)
+
+
+async def test_seeded_requests_take_their_place_by_time(clock: FakeClock) -> None:
+    """Requests submitted directly with earlier times are listed and aged by those times."""
+    async with serving(clock, start_after=5, finish_after=30) as (server, session):
+        await post(session, "now")
+        server.state.submit("user", "old", START - 60)
+        server.state.submit("user", "mid", START - 10)
+        assert await subjects(session) == ["now", "mid", "old"]
+        assert await subjects(session, state="started") == ["mid"]
+        assert await subjects(session, state="finished") == ["old"]
+
+
+# --- rate limit ---------------------------------------------------------------------------
+
+
+async def test_rate_limit_answers_429_and_refusals_do_not_count(clock: FakeClock) -> None:
+    """Above rate_limit in a sliding second the answer is 429; refusals never fill the window."""
+    async with serving(clock, rate_limit=2) as (server, session):
+        assert [(await post(session, f"u{n}")).status for n in range(2)] == [200, 200]
+        clock.advance(0.25)
+        refused = await post(session, "u2")
+        assert (refused.status, refused.headers["Retry-After"]) == (429, "1")
+        for _ in range(5):  # refused requests must not extend the wait
+            assert (await post(session, "u2")).status == 429
+        clock.advance(0.75)
+        assert [(await post(session, f"u{n}")).status for n in (2, 3, 4)] == [200, 200, 429]
+        assert (server.state.stats.rate_limited, server.state.window.peak) == (7, 2)
+        assert len(server.state.ledgers["user"]) == 4
+
+
+async def test_retry_after_as_http_date(clock: FakeClock) -> None:
+    """With retry_after="date" a 429 names, as an HTTP-date, the second a slot frees."""
+    async with serving(clock, rate_limit=1, retry_after="date") as (_, session):
+        await post(session, "u1")
+        clock.advance(0.4)
+        refused = await post(session, "u2")
+        assert refused.status == 429
+        assert parsedate_to_datetime(refused.headers["Retry-After"]).timestamp() == START + 1
+
+
+async def test_retry_after_none_sends_no_header(clock: FakeClock) -> None:
+    """With retry_after="none" a 429 carries no Retry-After header."""
+    async with serving(clock, rate_limit=1, retry_after="none") as (_, session):
+        await post(session, "u1")
+        refused = await post(session, "u2")
+        assert refused.status == 429
+        assert "Retry-After" not in refused.headers
+
+
+async def test_lowered_rate_limit_waits_for_enough_expiries(clock: FakeClock) -> None:
+    """After rate_limit is lowered at runtime, Retry-After covers every admission due to expire."""
+    async with serving(clock, rate_limit=10) as (server, session):
+        for n in range(4):
+            await post(session, f"u{n}")
+            clock.advance(0.2)
+        server.state.configure({"rate_limit": 2})
+        clock.now = START + 0.65  # admissions at +0, +0.2, +0.4, +0.6: two must expire
+        refused = await post(session, "late")
+        assert (refused.status, refused.headers["Retry-After"]) == (429, "1")
+        clock.now = START + 1.2
+        assert (await post(session, "late")).status == 429
+        clock.now = START + 1.4
+        assert (await post(session, "late")).status == 200
+
+
+@pytest.mark.parametrize("timestamp", [START, START + 0.0005, START + 0.9999996, 343885152.8689995])
+def test_isoformat_matches_datetime(timestamp: float) -> None:
+    """The cached timestamp formatter rounds exactly like datetime.isoformat."""
+    expected = datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds")
+    assert isoformat(timestamp) == expected.replace("+00:00", "Z")
+
+
+def test_sliding_window_peak_is_busiest_second() -> None:
+    """peak is the most admissions in any 1-second window, whose left edge is open."""
+    window = SlidingWindow()
+    for now in (0.0, 0.5, 0.99, 1.0, 1.2, 2.5):
+        assert window.admit(now, None) is None
+    assert window.peak == 4  # 0.5, 0.99, 1.0, 1.2 (0.0 left the window at 1.0)
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+async def test_fail_rate_serves_5xx_and_applies_nothing(clock: FakeClock) -> None:
+    """A 5xx fault answers 500, 502 or 503 with a JSON error and records nothing."""
+    async with serving(clock, fail_rate=1.0) as (server, session):
+        statuses = {(await post(session, f"u{n}")).status for n in range(20)}
+        assert statuses <= {500, 502, 503}
+        assert len(statuses) > 1
+        assert server.state.stats.faults["5xx"] == 20
+        assert len(server.state.ledgers["user"]) == 0
+
+
+async def test_reset_drops_the_connection_cleanly(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reset fault drops the connection unanswered: a client connection error, no server log."""
+    async with serving(clock, reset_rate=1.0) as (server, session):
+        with caplog.at_level(logging.DEBUG), pytest.raises(aiohttp.ClientConnectionError):
+            await post(session, "u1")
+        assert caplog.records == []
+        server.state.configure({"reset_rate": 0})
+        assert (await post(session, "u1")).status == 200
+        assert server.state.stats.faults["reset"] == 1
+        assert server.state.stats.accepted["user"] == 1
+
+
+async def test_hang_outlasts_a_client_timeout(clock: FakeClock) -> None:
+    """A hung request times the client out, and is still applied when it wakes."""
+    async with serving(clock, hang_rate=1.0, hang_seconds=0.2) as (server, session):
+        with pytest.raises(asyncio.TimeoutError):
+            await post(session, "u1", timeout=aiohttp.ClientTimeout(total=0.05))
+        assert server.state.stats.faults["hang"] == 1
+        await server.stop()  # lets in-flight requests finish (the hang is shorter)
+        assert server.state.ledgers["user"].get("u1") is not None
+
+
+async def test_hung_request_is_applied_when_it_wakes(clock: FakeClock) -> None:
+    """A patient client gets a 200 from a hung request, and the request is recorded."""
+    async with serving(clock, hang_rate=1.0, hang_seconds=0.05) as (server, session):
+        assert (await post(session, "u1")).status == 200
+        assert len(server.state.ledgers["user"]) == 1
+
+
+async def test_latency_delays_api_requests(clock: FakeClock) -> None:
+    """latency_ms delays every API request; listing_latency_ms delays listings only."""
+    short = aiohttp.ClientTimeout(total=0.05)
+    async with serving(clock, latency_ms=200) as (_, session):
+        with pytest.raises(asyncio.TimeoutError):
+            await post(session, "u1", timeout=short)
+    async with serving(clock, listing_latency_ms=200) as (_, session):
+        assert (await post(session, "u1", timeout=aiohttp.ClientTimeout(total=5))).status == 200
+        with pytest.raises(asyncio.TimeoutError):
+            await session.get(f"{API}user_deletion_requests", timeout=short)
+
+
+async def test_outage_answers_503_to_every_api_request(clock: FakeClock) -> None:
+    """During an outage every API request gets 503, and control endpoints still work."""
+    async with serving(clock, outage=True) as (server, session):
+        assert (await post(session, "u1")).status == 503
+        assert (await listing(session))[0] == 503
+        async with session.post("/_sandbox/config", json={"outage": False}) as response:
+            assert response.status == 200
+        assert (await post(session, "u1")).status == 200
+        assert server.state.stats.faults["outage"] == 2
+
+
+async def test_faults_replay_from_the_seed(clock: FakeClock) -> None:
+    """The same seed serves the same faults in the same order."""
+    runs = []
+    for _ in range(2):
+        async with serving(clock, fail_rate=0.5, seed=7) as (_, session):
+            runs.append([(await post(session, f"u{n}")).status for n in range(12)])
+    assert runs[0] == runs[1]
+    assert set(runs[0]) - {200}
+
+
+# --- body styles --------------------------------------------------------------------------
+
+
+async def test_text_body_style(clock: FakeClock) -> None:
+    """With body_style="text" answers and errors are plain text, not JSON."""
+    async with serving(clock, body_style="text") as (_, session):
+        response = await post(session, "u1")
+        assert response.headers["Content-Type"].startswith("text/plain")
+        assert "user_id=u1" in response.body.decode()
+        async with session.get(f"{API}user_deletion_requests") as page:
+            assert "user_id=u1 state=requested" in await page.text()
+        async with session.post(f"{API}user_deletion_request", data=b"{}") as bad:
+            assert bad.status == 400
+            with pytest.raises(ValueError, match="Expecting value"):
+                json.loads(await bad.text())
+
+
+async def test_empty_body_style(clock: FakeClock) -> None:
+    """With body_style="empty" every API answer, success or error, has an empty body."""
+    async with serving(clock, body_style="empty") as (server, session):
+        assert (await post(session, "u1")).body == b""
+        async with session.get(f"{API}user_deletion_requests", headers={"Authorization": "x"}) as r:
+            assert (r.status, await r.read()) == (401, b"")
+        assert server.state.stats.accepted["user"] == 1
+
+
+# --- stats, control endpoints -------------------------------------------------------------
+
+
+async def test_stats_count_exactly(clock: FakeClock) -> None:
+    """/_sandbox/stats counts every API request by endpoint, outcome and fault."""
+    async with serving(clock, rate_limit=8) as (_, session):
+        for subject in ("u1", "u2", "u1"):
+            await post(session, subject)
+        await post(session, "g1", kind="group")
+        await post(session, "u3", headers={"Authorization": "Basic nope"})
+        await session.post(f"{API}user_deletion_request", data=b"{}")
+        await listing(session)
+        await listing(session, kind="group", page="0")
+        await post(session, "u4")  # the 9th request: over the limit
+        async with session.get("/_sandbox/stats") as response:
+            stats = await response.json()
+    assert stats == {
+        "requests": 9,
+        "endpoints": {
+            "user_deletion_request": 6,
+            "group_deletion_request": 1,
+            "user_deletion_requests": 1,
+            "group_deletion_requests": 1,
+        },
+        "accepted": {"user": 3, "group": 1},
+        "unique": {"user": 2, "group": 1},
+        "duplicates": {"user": 1, "group": 0},
+        "rate_limited": 1,
+        "faults": {"5xx": 0, "reset": 0, "hang": 0, "outage": 0},
+        "unauthorized": 1,
+        "bad_requests": 2,
+        "peak_per_second": 8,
+    }
+
+
+async def test_runtime_config_changes_knobs(clock: FakeClock) -> None:
+    """POST /_sandbox/config changes knobs and returns the config; bad changes are 400s."""
+    async with serving(clock) as (server, session):
+        async with session.post("/_sandbox/config", json={"fail_rate": 1, "page_size": 7}) as r:
+            assert r.status == 200
+            assert ((await r.json())["fail_rate"], server.state.config.page_size) == (1.0, 7)
+        assert (await post(session, "u1")).status >= 500
+        for bad in (
+            {"nonsense": 1},
+            {"page_size": "7"},
+            {"outage": 1},
+            {"finish_after": 1},
+            {"rate_limit": 0},
+            [1],
+        ):
+            async with session.post("/_sandbox/config", json=bad) as r:
+                assert r.status == 400, bad
+                assert (await r.json())["error"]
+        async with session.get("/_sandbox/config") as r:
+            assert (await r.json())["page_size"] == 7
+
+
+async def test_reset_clears_records_and_stats(clock: FakeClock) -> None:
+    """POST /_sandbox/reset forgets records and counts, and request ids restart from the seed."""
+    async with serving(clock) as (server, session):
+        first_id = (await post(session, "u1")).json()["id"]
+        async with session.post("/_sandbox/reset") as r:
+            assert (await r.json())["requests"] == 0
+        assert await subjects(session) == []
+        assert (await post(session, "u9")).json()["id"] == first_id
+        assert server.state.stats.requests == 2
+
+
+async def test_request_ids_depend_on_the_seed(clock: FakeClock) -> None:
+    """Request ids are deterministic for a seed and differ between seeds."""
+    ids = []
+    for seed in (1, 1, 2):
+        async with serving(clock, seed=seed) as (_, session):
+            ids.append((await post(session, "u1")).json()["id"])
+    assert ids[0] == ids[1] != ids[2]
+
+
+# --- server lifecycle and CLI -------------------------------------------------------------
+
+
+async def test_restart_keeps_port_and_state(clock: FakeClock) -> None:
+    """stop() makes the API unreachable; start() serves again on the same port with its state."""
+    async with serving(clock) as (server, session):
+        await post(session, "u1")
+        url = server.url
+        await server.stop()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await post(session, "u2")
+        await server.start()
+        assert server.url == url
+        assert await subjects(session) == ["u1"]
+        assert server.state.stats.requests == 2
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+async def test_cli_serves_and_stops_on_signal(signum: signal.Signals, code: int) -> None:
+    """`python -m bulk_delete.sandbox` says where it listens, answers, and exits 128+signal."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bulk_delete.sandbox",
+        "--port",
+        "0",
+        "--api-key",
+        "k3y",
+        "--auth-style",
+        "basic",
+        cwd=PROJECT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert "'k3y'" in line
+        assert "nothing real is deleted" in line
+        url = line.split("listening on ")[1].split()[0]
+        headers = {"Authorization": "Basic " + base64.b64encode(b"k3y:").decode()}
+        async with aiohttp.ClientSession(url, headers=headers) as session:
+            assert (await post(session, "u1")).status == 200
+        proc.send_signal(signum)
+        assert await asyncio.wait_for(proc.wait(), 10) == code
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def test_cli_help_and_bad_knobs() -> None:
+    """-h shows the help with an example; contradictory knobs are a usage error (exit 2)."""
+    runner = CliRunner()
+    shown = runner.invoke(sandbox, ["-h"])
+    assert shown.exit_code == 0, shown.output
+    assert "Example:" in shown.output
+    assert "--rate-limit" in shown.output
+    bad = runner.invoke(sandbox, ["--start-after", "10", "--finish-after", "5"])
+    assert bad.exit_code == 2, bad.output
+    assert "finish_after" in bad.output
+
+
+def test_cli_port_in_use_is_a_usage_error() -> None:
+    """A port that cannot be bound ends the command with exit 2 and a one-line reason."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(sandbox, ["--port", port])
+    assert result.exit_code == 2, result.output
+    assert "cannot listen on" in result.output
+
+
+def test_config_rejects_impossible_knobs() -> None:
+    """SandboxConfig refuses fault rates above one in total, and coerces JSON numbers."""
+    with pytest.raises(ValueError, match="sum"):
+        SandboxConfig(fail_rate=0.6, reset_rate=0.5)
+    config = SandboxConfig().updated({"rate_limit": 2.0, "latency_ms": 5})
+    assert (config.rate_limit, config.latency_ms) == (2, 5.0)
+    with pytest.raises(ValueError, match="integer"):
+        config.updated({"rate_limit": 2.5})
+    with pytest.raises(ValueError, match="one of"):
+        config.updated({"body_style": "xml"})
