@@ -184,6 +184,8 @@ async def _in_checkpoint(settings: Settings, command: str,
     submit and run check kind and API host against the manifest (defaults too);
     reconcile checks only what the user set and takes the rest from the manifest.
     """
+    if not settings.sandbox:
+        settings.require_key()  # before minutes of reading millions of IDs
     explicit = settings.explicit | ({"kind", "api_url"} if create else set())
     with Interrupts() as interrupts, Checkpoint.open(
         settings.checkpoint_dir,

@@ -85,8 +85,8 @@ def june() -> Iterator[June]:
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment a user would set: the key, JSON logs, state under tmp_path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUNE_", "BULK_DELETE_"))}
-    env.update(JUNE_API_KEY=KEY, BULK_DELETE_LOG_FORMAT="json",
-               BULK_DELETE_CHECKPOINT_DIR=str(tmp_path / "state"), **extra)
+    env.update({"JUNE_API_KEY": KEY, "BULK_DELETE_LOG_FORMAT": "json",
+                "BULK_DELETE_CHECKPOINT_DIR": str(tmp_path / "state"), **extra})
     return env
 
 

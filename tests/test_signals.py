@@ -1,0 +1,105 @@
+"""Real signals against a real process: SIGTERM, SIGINT and kill -9 lose no ID."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bulk_delete.journal import read
+from bulk_delete.submit import GRACE
+from tests.conftest import June, bulk_delete, cli_env, write_ids
+
+CONCURRENCY = 8
+
+
+def start(source: Path, june: June, env: dict[str, str], rate: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bulk_delete", "submit", str(source), "--api-url", june.url,
+         "--rate", str(rate), "--concurrency", str(CONCURRENCY)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_requests(june: June, at_least: int, timeout: float = 60) -> None:
+    """Poll June's counters until the job is well under way."""
+    deadline = time.monotonic() + timeout
+    while june.stats()["requests"] < at_least:
+        assert time.monotonic() < deadline, "the job never got going"
+        time.sleep(0.02)
+
+
+def finish_and_check(source: Path, june: June, env: dict[str, str], n: int,
+                     max_duplicates: int) -> None:
+    """A rerun completes the job: every ID accepted once at June, duplicates within bounds."""
+    done = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "1000", env=env)
+    assert done.returncode == 0, done.stderr
+    stats = june.stats()
+    assert stats["unique"]["user"] == n
+    assert stats["duplicates"]["user"] <= max_duplicates
+    journal = read(Path(env["BULK_DELETE_CHECKPOINT_DIR"]) / "journal.tsv")
+    assert journal["id"].n_unique() == n
+    assert set(journal["outcome"]) == {"accepted"}
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_gracefully_and_resumes(june: June, tmp_path: Path, sig: int,
+                                             code: int) -> None:
+    """SIGTERM/SIGINT: in-flight requests finish, the journal is flushed, exit 143/130 fast."""
+    june.configure(latency_ms=100)
+    n = 400
+    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(n)])
+    env = cli_env(tmp_path)
+    job = start(source, june, env, rate=50)
+    wait_for_requests(june, 30)
+    sent = time.monotonic()
+    job.send_signal(sig)
+    _, stderr = job.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert job.returncode == code, stderr
+    assert took < 6, f"stopping took {took:.1f} s"
+    assert '"bulk_delete.stopping"' in stderr
+    requested = june.stats()["requests"]
+    journalled = read(tmp_path / "state" / "journal.tsv").height
+    assert requested - journalled <= CONCURRENCY
+    finish_and_check(source, june, env, n, max_duplicates=CONCURRENCY)
+
+
+def test_kill_9_at_random_moments_loses_nothing(june: June, tmp_path: Path) -> None:
+    """Ten kill -9 at random moments, then a rerun: zero lost, duplicates <= concurrency a kill."""
+    june.configure(latency_ms=20)
+    n, kills = 1500, 10
+    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(n)])
+    env = cli_env(tmp_path)
+    dice = random.Random(2026)
+    for _ in range(kills):
+        before = june.stats()["requests"]
+        job = start(source, june, env, rate=400)
+        wait_for_requests(june, before + 1)
+        time.sleep(dice.uniform(0.0, 0.3))  # the random moment of the crash
+        job.kill()
+        job.communicate(timeout=30)
+        assert job.returncode == -signal.SIGKILL
+    assert june.stats()["unique"]["user"] < n, "the job finished before the kills were done"
+    finish_and_check(source, june, env, n, max_duplicates=CONCURRENCY * kills)
+
+
+def test_second_signal_stops_at_once(june: June, tmp_path: Path) -> None:
+    """A second Ctrl-C does not wait for slow requests in flight."""
+    june.configure(latency_ms=20_000)
+    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(50)])
+    job = start(source, june, cli_env(tmp_path), rate=50)
+    wait_for_requests(june, 1)
+    sent = time.monotonic()
+    job.send_signal(signal.SIGINT)
+    assert job.stderr is not None
+    while "bulk_delete.stopping" not in job.stderr.readline():
+        pass  # signals do not queue: the second must come after the first was handled
+    job.send_signal(signal.SIGINT)
+    job.communicate(timeout=30)
+    assert job.returncode == 130
+    assert time.monotonic() - sent < GRACE
