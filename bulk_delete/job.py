@@ -23,7 +23,7 @@ from bulk_delete.api import JuneClient, auth_error, open_client
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
 from bulk_delete.config import SANDBOX_HOST, Secret, Settings
 from bulk_delete.errors import ApiUnavailable, BulkDeleteError, ExitCode, UsageError
-from bulk_delete.listing import Record, read_listing
+from bulk_delete.listing import read_listing
 from bulk_delete.logs import get_logger, log_format
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
@@ -307,8 +307,7 @@ def _ending_code(ending: Ending, submitter: Submitter, settings: Settings) -> Ex
 async def _skip_existing(conn: Connection, the_journal: journal.Journal,
                          to_send: pl.Series) -> pl.Series:
     """Journal as already requested every ID June already lists; return the rest."""
-    listed = await _listing(conn)
-    known = pl.Series("id", list(listed), dtype=pl.String)
+    known = (await _listing(conn))["subject"]
     existing = to_send.filter(to_send.is_in(known))
     for subject in existing:
         the_journal.append(journal.Outcome(subject, "already_requested", None, 0))
@@ -317,7 +316,7 @@ async def _skip_existing(conn: Connection, the_journal: journal.Journal,
     return to_send.filter(~to_send.is_in(known))
 
 
-async def _listing(conn: Connection) -> dict[str, Record]:
+async def _listing(conn: Connection) -> pl.DataFrame:
     settings = conn.settings
     retrier = Retrier(conn.pacer, max_attempts=settings.max_attempts,
                       tally=progress.Tally(total=0))

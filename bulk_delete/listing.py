@@ -24,6 +24,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from bulk_delete.api import JuneClient, Verdict, auth_error
 from bulk_delete.config import AuthStyle, Kind
 from bulk_delete.errors import ApiUnavailable
@@ -37,6 +39,8 @@ RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requ
                "user_deletion_requests", "group_deletion_requests")
 #: Known states, least to most advanced.
 STATES = ("requested", "started", "finished")
+#: What read_listing returns: one row per subject.
+LISTED_SCHEMA = {"subject": pl.String, "state": pl.String, "updated_at": pl.String}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +51,6 @@ class Record:
     state: str
     created_at: str | None = None
     updated_at: str | None = None
-
-    @property
-    def rank(self) -> int:
-        """How far along June is; unknown states rank lowest, so known progress wins."""
-        return STATES.index(self.state) + 1 if self.state in STATES else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,22 +122,31 @@ def _says_last(payload: Any, number: int) -> bool:
     return isinstance(total_pages, int) and number >= total_pages
 
 
-def merge(found: dict[str, Record], records: list[Record]) -> None:
-    """Add records to ``found``, keeping the most advanced state per subject."""
-    for record in records:
-        held = found.get(record.subject)
-        if held is None or record.rank > held.rank:
-            found[record.subject] = record
+def as_frame(records: list[Record]) -> pl.DataFrame:
+    """Records as rows of ``subject``, ``state``, ``updated_at``, one per subject."""
+    return most_advanced(pl.DataFrame(
+        {"subject": [r.subject for r in records], "state": [r.state for r in records],
+         "updated_at": [r.updated_at for r in records]},
+        schema=LISTED_SCHEMA,
+    ))
+
+
+def most_advanced(frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep each subject's most advanced state; unknown states rank below requested."""
+    rank = pl.col("state").replace_strict(dict(zip(STATES, (1, 2, 3), strict=True)), default=0,
+                                          return_dtype=pl.Int8)
+    return (frame.sort(rank, descending=True, maintain_order=True)
+            .unique("subject", keep="first", maintain_order=True))
 
 
 async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
-                       auth_style: AuthStyle, window: int) -> dict[str, Record]:
+                       auth_style: AuthStyle, window: int) -> pl.DataFrame:
     """Every subject June lists, with its most advanced state.
 
     Reads the unfiltered listing (a record never moves out of it as June works),
     page 1 alone and then ``window`` pages at a time, all through the shared pacer.
     """
-    found: dict[str, Record] = {}
+    found: list[pl.DataFrame] = []
     previous: list[Record] | None = None
     first, size = 1, 1
     while first <= MAX_PAGES:
@@ -150,16 +158,27 @@ async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
         finally:
             for task in tasks:
                 task.cancel()  # after an error, the other pages are not wanted
-        for page in pages:
-            if page.records and page.records == previous:
-                return found  # the server ignores ?page=
-            previous = page.records
-            merge(found, page.records)
-            if page.last:
-                return found
+        kept, last = _until_last(pages, previous)
+        found.append(as_frame([r for page in kept for r in page.records]))
+        if last:
+            break
+        previous = pages[-1].records
         first, size = first + size, window
-    get_logger().warning("bulk_delete.listing_capped", pages=MAX_PAGES)
-    return found
+    else:
+        get_logger().warning("bulk_delete.listing_capped", pages=MAX_PAGES)
+    # Pages are condensed as they arrive: millions of records never live as Python objects.
+    return most_advanced(pl.concat(found))
+
+
+def _until_last(pages: list[Page], previous: list[Record] | None) -> tuple[list[Page], bool]:
+    """The pages up to the last one, and whether the listing ended there."""
+    for index, page in enumerate(pages):
+        if page.records and page.records == previous:
+            return pages[:index], True  # the server ignores ?page=
+        if page.last:
+            return pages[:index + 1], True
+        previous = page.records
+    return pages, False
 
 
 async def _fetch(client: JuneClient, retrier: Retrier, number: int, kind: Kind,

@@ -14,7 +14,6 @@ import polars as pl
 from bulk_delete.config import Kind
 from bulk_delete.errors import ExitCode
 from bulk_delete.journal import FAILED
-from bulk_delete.listing import Record
 
 #: Report columns, in order (SPEC §7).
 COLUMNS = ("id", "kind", "outcome", "http_status", "error", "attempts", "submitted_at",
@@ -23,9 +22,9 @@ COLUMNS = ("id", "kind", "outcome", "http_status", "error", "attempts", "submitt
 REQUESTED = ("accepted", "already_requested")
 
 
-def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: dict[str, Record],
+def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.DataFrame,
                 *, kind: Kind, now: datetime, deadline_hours: float) -> pl.DataFrame:
-    """One row per ID: its last outcome, and June's state for it."""
+    """One row per ID: its last outcome, and June's state for it (``listed``: read_listing)."""
     latest = (
         journal.unique("id", keep="last", maintain_order=True)
         .select(
@@ -45,11 +44,8 @@ def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: dict[
         invalid = planned.filter(pl.col("outcome") == "invalid")
         frames += [frame.select("id", "outcome", "error") for frame in (unsent, invalid)]
     rows = pl.concat(frames, how="diagonal_relaxed")
-    server = pl.DataFrame(
-        {"id": list(listed), "server_state": [r.state for r in listed.values()],
-         "server_updated_at": [r.updated_at for r in listed.values()]},
-        schema={"id": pl.String, "server_state": pl.String, "server_updated_at": pl.String},
-    )
+    server = listed.select(pl.col("subject").alias("id"), pl.col("state").alias("server_state"),
+                           pl.col("updated_at").alias("server_updated_at"))
     deadline = (now - timedelta(hours=deadline_hours)).isoformat().replace("+00:00", "Z")
     return (
         rows.join(server, on="id", how="left", maintain_order="left")

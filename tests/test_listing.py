@@ -11,7 +11,7 @@ from aiohttp import web
 from bulk_delete.api import open_client
 from bulk_delete.config import Secret
 from bulk_delete.errors import ApiUnavailable, AuthError
-from bulk_delete.listing import ListingShapeError, Record, merge, parse_page, read_listing
+from bulk_delete.listing import ListingShapeError, Record, as_frame, parse_page, read_listing
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.progress import Tally
 
@@ -81,12 +81,12 @@ def test_a_page_without_records_is_an_error(payload: Any) -> None:
         parse_page(payload, kind="user", number=4)
 
 
-def test_merge_keeps_the_most_advanced_state() -> None:
-    """Duplicate requests for a subject show its most advanced known state."""
-    found: dict[str, Record] = {}
-    merge(found, [Record("u1", "finished"), Record("u2", "weird")])
-    merge(found, [Record("u1", "requested"), Record("u2", "started")])
-    assert {s: r.state for s, r in found.items()} == {"u1": "finished", "u2": "started"}
+def test_the_most_advanced_state_wins() -> None:
+    """Duplicate requests for a subject show its most advanced known state, in first-seen order."""
+    frame = as_frame([Record("u1", "finished"), Record("u2", "weird"),
+                      Record("u1", "requested"), Record("u2", "started"), Record("u3", "odd")])
+    assert frame.select("subject", "state").rows() == [("u1", "finished"), ("u2", "started"),
+                                                       ("u3", "odd")]
 
 
 Handler = Callable[[web.Request], Any]
@@ -112,11 +112,13 @@ async def serve() -> AsyncIterator[Callable[[Handler], Any]]:
         await runner.cleanup()
 
 
-async def listing(url: str, window: int = 4) -> dict[str, Record]:
+async def listing(url: str, window: int = 4) -> dict[str, str]:
+    """Subject -> state, as read by the pager from the server at ``url``."""
     retrier = Retrier(Pacer(1000), max_attempts=2, tally=Tally(total=0))
     async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
                            request_timeout=5, concurrency=8) as client:
-        return await read_listing(client, retrier, kind="user", auth_style="raw", window=window)
+        found = await read_listing(client, retrier, kind="user", auth_style="raw", window=window)
+    return dict(found.select("subject", "state").rows())
 
 
 def pages_of(subjects: list[str], size: int) -> list[list[dict[str, str]]]:
@@ -184,8 +186,7 @@ async def test_a_record_seen_twice_keeps_its_latest_state(serve: Any) -> None:
         return web.json_response(pages[number - 1] if number <= len(pages) else [])
 
     found = await listing(await serve(handler), window=1)
-    assert {s: r.state for s, r in found.items()} == {"u1": "finished", "a": "started",
-                                                      "b": "started"}
+    assert found == {"u1": "finished", "a": "started", "b": "started"}
 
 
 async def test_404_past_the_end_ends_the_listing(serve: Any) -> None:

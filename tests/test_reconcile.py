@@ -12,7 +12,7 @@ import pytest
 
 from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
-from bulk_delete.listing import Record
+from bulk_delete.listing import Record, as_frame
 from bulk_delete.reconcile import COLUMNS, exit_code, report_rows, summarize
 from bulk_delete.report import check_path, describe, write, write_summary
 
@@ -32,7 +32,8 @@ def plans(*rows: tuple[str, str, str]) -> pl.LazyFrame:
 
 def rows_for(records: pl.DataFrame, listed: dict[str, Record],
              planned: pl.LazyFrame | None = None) -> pl.DataFrame:
-    return report_rows(records, planned, listed, kind="user", now=NOW, deadline_hours=72)
+    return report_rows(records, planned, as_frame(list(listed.values())), kind="user", now=NOW,
+                       deadline_hours=72)
 
 
 def test_one_row_per_id_with_its_latest_outcome() -> None:
