@@ -40,6 +40,10 @@ common = _options(
     click.option("--log-format", envvar="BULK_DELETE_LOG_FORMAT", show_envvar=True,
                  type=click.Choice(["auto", "console", "json"]), default="auto", show_default=True,
                  help="auto: console on a terminal, JSON lines otherwise."),
+    click.option("--shard", metavar="K/N",
+                 help="Work on shard K of N only (own checkpoint subdirectory, --rate / N)."),
+    click.option("--shards", type=click.IntRange(1, 1000), metavar="N",
+                 help="Like --shard, with K from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)."),
 )
 
 connection = _options(

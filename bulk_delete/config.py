@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from bulk_delete import shards as shards_module
 from bulk_delete.errors import UsageError
 
 Kind = Literal["user", "group"]
@@ -62,6 +63,8 @@ class Settings:
     timeout: float = 30.0
     #: Run against the built-in sandbox instead of June.
     sandbox: bool = False
+    #: This process's part of a sharded job: (K, N), 1-based; None when not sharded.
+    shard: tuple[int, int] | None = None
     #: Options the user set, by flag or variable; the rest are defaults.
     explicit: frozenset[str] = frozenset()
 
@@ -145,12 +148,31 @@ def resolve(options: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
     """
     env = os.environ if env is None else env
     fields = {name: options[name] for name in _OPTION_FIELDS if options.get(name) is not None}
+    shard = _shard(options.get("shard"), options.get("shards"), env)
+    if shard is not None:
+        # Each of N processes gets its own checkpoint and a 1/N share of --rate.
+        index, count = shard
+        fields["checkpoint_dir"] = (Path(fields.get("checkpoint_dir", Settings.checkpoint_dir))
+                                    / f"shard-{index}-of-{count}")
+        fields["rate"] = fields.get("rate", Settings.rate) / count
     return Settings(
         **fields,
+        shard=shard,
         api_url=check_api_url(options.get("api_url") or DEFAULT_API_URL),
         api_key=load_api_key(env, options.get("api_key_file")),
         explicit=frozenset(explicit),
     )
+
+
+def _shard(shard: str | None, shards: int | None,
+           env: Mapping[str, str]) -> tuple[int, int] | None:
+    if shard is not None and shards is not None:
+        raise UsageError("use --shard K/N or --shards N (with JOB_COMPLETION_INDEX), not both")
+    if shard is not None:
+        return shards_module.parse(shard)
+    if shards is not None:
+        return shards_module.from_job_index(shards, env.get("JOB_COMPLETION_INDEX"))
+    return None
 
 
 _OPTION_FIELDS = ("kind", "checkpoint_dir", "auth_style", "rate", "concurrency", "max_attempts",

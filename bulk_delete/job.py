@@ -16,7 +16,7 @@ from types import TracebackType
 import click
 import polars as pl
 
-from bulk_delete import inputs, journal, plan, progress
+from bulk_delete import inputs, journal, plan, progress, shards
 from bulk_delete import reconcile as joining
 from bulk_delete import report as reports
 from bulk_delete.api import JuneClient, auth_error, open_client
@@ -216,8 +216,19 @@ def _plan(settings: Settings, source: Source, done: pl.Series) -> plan.Plan:
                                    has_header=source.has_header)
     the_plan = plan.make_plan(frame, files, done)
     click.echo(plan.format_plan(the_plan))
+    if settings.shard is not None:
+        the_plan = _this_shard(the_plan, *settings.shard, rate=settings.rate)
     get_logger().info("bulk_delete.plan", **the_plan.totals_dict())
     return the_plan
+
+
+def _this_shard(the_plan: plan.Plan, index: int, count: int, *, rate: float) -> plan.Plan:
+    """The plan cut down to this shard's IDs; shard 1 alone reports the invalid rows."""
+    mine = the_plan.to_send.filter(shards.in_shard(the_plan.to_send, index, count))
+    click.echo(f"shard {index}/{count}: {len(mine):,} of {len(the_plan.to_send):,} IDs to send "
+               f"are this shard's; rate {rate:g}/s")
+    invalid = the_plan.invalid_rows if index == 1 else the_plan.invalid_rows.clear()
+    return replace(the_plan, to_send=mine, invalid_rows=invalid)
 
 
 def _planned(settings: Settings, source: Source, checkpoint: Checkpoint) -> pl.Series:
