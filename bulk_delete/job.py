@@ -294,8 +294,8 @@ async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Ser
         interrupts.submitter = None
     get_logger().info("bulk_delete.submitted", ending=ending.value, **tally.snapshot())
     click.echo(f"sent:        accepted {tally.accepted:,}, rejected {tally.rejected:,}, "
-               f"failed {tally.failed:,} of {tally.total:,} ({tally.requests:,} requests, "
-               f"{tally.throttled:,} throttled)")
+               f"failed {tally.failed:,} of {tally.total:,} in {tally.elapsed():.1f} s "
+               f"({tally.requests:,} requests, {tally.throttled:,} throttled)")
     return _ending_code(ending, submitter, settings)
 
 

@@ -62,10 +62,16 @@ def resolve_format(log_format: LogFormat, stream: TextIO) -> Literal["console", 
 
 
 def configure(log_format: LogFormat = "auto", *, stream: TextIO | None = None,
-              level: int = logging.INFO) -> Literal["console", "json"]:
-    """Set up structlog once per process; returns the format chosen."""
+              level: int | None = None) -> Literal["console", "json"]:
+    """Set up structlog once per process; returns the format chosen.
+
+    On a console, people read the plan and summaries on stdout, so the log shows
+    warnings and errors only; JSON logs carry every event, for collectors.
+    """
     stream = stream or sys.stderr
     chosen = resolve_format(log_format, stream)
+    if level is None:
+        level = logging.INFO if chosen == "json" else logging.WARNING
     renderer: structlog.typing.Processor
     if chosen == "json":
         renderer = structlog.processors.JSONRenderer()

@@ -35,8 +35,11 @@ class Tally:
     def done(self) -> int:
         return self.accepted + self.rejected + self.failed
 
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def per_second(self) -> float:
-        elapsed = time.monotonic() - self.started
+        elapsed = self.elapsed()
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def eta_seconds(self) -> float | None:

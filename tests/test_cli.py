@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +144,32 @@ def test_module_entry_point_and_version(tmp_path: Path) -> None:
     done = bulk_delete("--version", env=cli_env(tmp_path))
     assert done.returncode == 0
     assert done.stdout.startswith("bulk-delete, version ")
+
+
+def test_terminal_shows_a_live_progress_bar(june: June, tmp_path: Path) -> None:
+    """On a terminal: a progress bar with done/total and rate, then the summary; no JSON."""
+    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(60)])
+    env = cli_env(tmp_path)
+    del env["BULK_DELETE_LOG_FORMAT"]  # auto: the terminal decides
+    controller, terminal = pty.openpty()
+    job = subprocess.Popen([sys.executable, "-m", "bulk_delete", "submit", str(source),
+                            "--api-url", june.url, "--rate", "40"],
+                           env=env, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(controller)
+    assert job.wait(timeout=60) == 0
+    text = screen.decode(errors="replace")
+    assert "deleting" in text
+    assert "/60" in text
+    assert "/s" in text
+    assert "sent:        accepted 60" in text
+    assert '{"' not in text

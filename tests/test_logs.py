@@ -30,8 +30,10 @@ def test_auto_is_console_on_a_terminal() -> None:
     """On a terminal, lines are for people, not JSON."""
     stream = Terminal()
     assert configure("auto", stream=stream) == "console"
-    get_logger().info("bulk_delete.hello", n=1)
+    get_logger().info("bulk_delete.quiet", n=1)
+    get_logger().warning("bulk_delete.hello", n=1)
     assert "bulk_delete.hello" in stream.getvalue()
+    assert "bulk_delete.quiet" not in stream.getvalue()  # stdout already tells people
     assert not stream.getvalue().lstrip().startswith("{")
 
 
