@@ -9,17 +9,44 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import structlog
+from aiohttp import web
 
 from bulk_delete.logs import set_secrets
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
 
 T = TypeVar("T")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[str]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start a server on a real loopback socket whose every route answers with ``handler``.
+
+    For shapes and failures the sandbox does not make: yields ``start(handler) -> base URL``.
+    """
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -23,6 +22,7 @@ from bulk_delete.api import (
     verdict,
 )
 from bulk_delete.config import Secret
+from tests.conftest import Serve
 
 POST = "/api/platform/data_management/user_deletion_request"
 
@@ -76,36 +76,13 @@ def test_auth_header_styles() -> None:
     assert auth_header(key, "basic") == "Basic " + base64.b64encode(b"sk_1:").decode()
 
 
-Handler = Callable[[web.Request], Any]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Callable[[Handler], Any]]:
-    """A one-route server on a real loopback socket, answering with the given handler."""
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_post(POST, handler)
-        app.router.add_get("/elsewhere", handler)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
 async def post(url: str, subject: str = "u1", seconds: float = 5) -> Answer:
     async with open_client(base_url=url, kind="user", key=Secret("sk_1"), auth_style="raw",
                            request_timeout=seconds, concurrency=2) as client:
         return await client.request_deletion(subject)
 
 
-async def test_sends_json_body_and_headers(server: Any) -> None:
+async def test_sends_json_body_and_headers(serve: Serve) -> None:
     """One POST with the subject as JSON, the key in Authorization, JSON content type."""
     seen: dict[str, Any] = {}
 
@@ -114,21 +91,21 @@ async def test_sends_json_body_and_headers(server: Any) -> None:
                     type=request.headers["Content-Type"])
         return web.Response(status=202)
 
-    answer = await post(await server(handler), subject='00123 "x"')
+    answer = await post(await serve(handler), subject='00123 "x"')
     assert answer.status == 202
     assert seen == {"body": {"user_id": '00123 "x"'}, "auth": "Basic sk_1",
                     "type": "application/json"}
 
 
-async def test_any_2xx_body_is_accepted(server: Any) -> None:
+async def test_any_2xx_body_is_accepted(serve: Serve) -> None:
     """A 2xx with a non-JSON body is still accepted: the body is not June's contract."""
     async def handler(_request: web.Request) -> web.Response:
         return web.Response(text="<html>ok</html>")
 
-    assert (await post(await server(handler))).verdict is Verdict.ACCEPTED
+    assert (await post(await serve(handler))).verdict is Verdict.ACCEPTED
 
 
-async def test_hung_answer_is_a_timeout(server: Any) -> None:
+async def test_hung_answer_is_a_timeout(serve: Serve) -> None:
     """An answer slower than --timeout is a transient 'timed out', not a hang."""
     release = asyncio.Event()
 
@@ -136,19 +113,19 @@ async def test_hung_answer_is_a_timeout(server: Any) -> None:
         await release.wait()
         return web.Response()
 
-    answer = await post(await server(handler), seconds=0.2)
+    answer = await post(await serve(handler), seconds=0.2)
     release.set()
     assert (answer.status, answer.message) == (None, "timed out")
 
 
-async def test_dropped_connection_is_transient(server: Any) -> None:
+async def test_dropped_connection_is_transient(serve: Serve) -> None:
     """A connection closed without an answer is a transient connection failure."""
     async def handler(request: web.Request) -> web.Response:
         assert request.transport is not None
         request.transport.abort()
         return web.Response()
 
-    answer = await post(await server(handler))
+    answer = await post(await serve(handler))
     assert answer.status is None
     assert answer.message.startswith("connection failed")
 
@@ -159,7 +136,7 @@ async def test_refused_connection_is_transient() -> None:
     assert answer.verdict is Verdict.TRANSIENT
 
 
-async def test_redirects_are_not_followed(server: Any) -> None:
+async def test_redirects_are_not_followed(serve: Serve) -> None:
     """The key goes to the configured host only: a redirect is reported, never followed."""
     followed = False
 
@@ -170,7 +147,7 @@ async def test_redirects_are_not_followed(server: Any) -> None:
             return web.Response()
         raise web.HTTPFound("/elsewhere")
 
-    answer = await post(await server(handler))
+    answer = await post(await serve(handler))
     assert answer.status == 302
     assert "not followed" in answer.message
     assert not followed

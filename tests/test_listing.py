@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.listing import ListingShapeError, Record, as_frame, parse_page, read_listing
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.progress import Tally
+from tests.conftest import Serve
 
 RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
            {"id": "r2", "user_id": "u2", "state": "finished"}]
@@ -89,29 +89,6 @@ def test_the_most_advanced_state_wins() -> None:
                                                        ("u3", "odd")]
 
 
-Handler = Callable[[web.Request], Any]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Any]]:
-    """Start a tiny listing server with a given handler; yields a function returning its URL."""
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_get("/api/platform/data_management/user_deletion_requests", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        return f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
 async def listing(url: str, window: int = 4) -> dict[str, str]:
     """Subject -> state, as read by the pager from the server at ``url``."""
     retrier = Retrier(Pacer(1000), max_attempts=2, tally=Tally(total=0))
@@ -127,7 +104,7 @@ def pages_of(subjects: list[str], size: int) -> list[list[dict[str, str]]]:
 
 
 @pytest.mark.parametrize("shape", ["array", "data+has_more", "results+next", "total_pages"])
-async def test_pager_reads_every_shape_to_the_end(serve: Any, shape: str) -> None:
+async def test_pager_reads_every_shape_to_the_end(serve: Serve, shape: str) -> None:
     """Each page shape is read to its end, and pages past it are not needed."""
     subjects = [f"u{i}" for i in range(23)]
     pages = pages_of(subjects, 5)
@@ -151,7 +128,7 @@ async def test_pager_reads_every_shape_to_the_end(serve: Any, shape: str) -> Non
     assert max(asked) <= len(pages) + 4  # at most one window of look-ahead
 
 
-async def test_pager_stops_when_the_server_ignores_page(serve: Any) -> None:
+async def test_pager_stops_when_the_server_ignores_page(serve: Serve) -> None:
     """A server that always answers page 1 is read once, not forever."""
     async def handler(_request: web.Request) -> web.Response:
         return web.json_response(pages_of(["a", "b"], 5)[0])
@@ -159,7 +136,7 @@ async def test_pager_stops_when_the_server_ignores_page(serve: Any) -> None:
     assert sorted(await listing(await serve(handler))) == ["a", "b"]
 
 
-async def test_listing_growing_during_the_read_loses_nothing(serve: Any) -> None:
+async def test_listing_growing_during_the_read_loses_nothing(serve: Serve) -> None:
     """New requests arriving at the top while pages are read shift pages, but lose no record."""
     subjects = [f"old{i}" for i in range(50)]
     added = 0
@@ -176,7 +153,7 @@ async def test_listing_growing_during_the_read_loses_nothing(serve: Any) -> None
     assert set(subjects) <= set(found)
 
 
-async def test_a_record_seen_twice_keeps_its_latest_state(serve: Any) -> None:
+async def test_a_record_seen_twice_keeps_its_latest_state(serve: Serve) -> None:
     """A record shifted onto the next page while June finished it counts once, as finished."""
     pages = [[{"user_id": "u1", "state": "requested"}, {"user_id": "a", "state": "started"}],
              [{"user_id": "u1", "state": "finished"}, {"user_id": "b", "state": "started"}]]
@@ -189,7 +166,7 @@ async def test_a_record_seen_twice_keeps_its_latest_state(serve: Any) -> None:
     assert found == {"u1": "finished", "a": "started", "b": "started"}
 
 
-async def test_404_past_the_end_ends_the_listing(serve: Any) -> None:
+async def test_404_past_the_end_ends_the_listing(serve: Serve) -> None:
     """Some servers answer 404 for a page past the last one; that is the end, not an error."""
     async def handler(request: web.Request) -> web.Response:
         if request.query["page"] == "1":
@@ -206,7 +183,7 @@ async def test_404_past_the_end_ends_the_listing(serve: Any) -> None:
     (200, '{"error": "x"}', ApiUnavailable, "holds no list of records"),
     (503, "down", ApiUnavailable, "listing page 1: down after 2 attempts"),
 ])
-async def test_listing_failures_are_clear(serve: Any, status: int, body: str,
+async def test_listing_failures_are_clear(serve: Serve, status: int, body: str,
                                           error: type[Exception], message: str) -> None:
     """Auth, rejection, junk and outage each end the listing with a clear error."""
     async def handler(_request: web.Request) -> web.Response:
