@@ -103,3 +103,25 @@ def test_second_signal_stops_at_once(june: June, tmp_path: Path) -> None:
     job.communicate(timeout=30)
     assert job.returncode == 130
     assert time.monotonic() - sent < GRACE
+
+
+def test_sigterm_while_reading_the_listing(june: June, tmp_path: Path) -> None:
+    """SIGTERM during a slow reconcile ends it at once with exit 143, writing no half report."""
+    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(30)])
+    env = cli_env(tmp_path)
+    assert bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "500",
+                       env=env).returncode == 0
+    june.configure(listing_latency_ms=30_000, page_size=5)
+    job = subprocess.Popen([sys.executable, "-m", "bulk_delete", "reconcile", "--api-url",
+                            june.url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    deadline = time.monotonic() + 30
+    while june.stats()["endpoints"]["user_deletion_requests"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    sent = time.monotonic()
+    job.send_signal(signal.SIGTERM)
+    _, stderr = job.communicate(timeout=30)
+    assert job.returncode == 143, stderr
+    assert time.monotonic() - sent < GRACE
+    assert not (tmp_path / "state" / "report.csv").exists()
