@@ -23,7 +23,7 @@ from bulk_delete.api import JuneClient, auth_error, open_client
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
 from bulk_delete.config import SANDBOX_HOST, Secret, Settings
 from bulk_delete.errors import ApiUnavailable, BulkDeleteError, ExitCode, UsageError
-from bulk_delete.listing import read_listing
+from bulk_delete.listing import most_advanced, read_listing
 from bulk_delete.logs import get_logger, log_format
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
@@ -318,7 +318,7 @@ def _ending_code(ending: Ending, submitter: Submitter, settings: Settings) -> Ex
 async def _skip_existing(conn: Connection, the_journal: journal.Journal,
                          to_send: pl.Series) -> pl.Series:
     """Journal as already requested every ID June already lists; return the rest."""
-    known = (await _listing(conn))["subject"]
+    known = (await _listing(conn))["subject"].implode()
     existing = to_send.filter(to_send.is_in(known))
     for subject in existing:
         the_journal.append(journal.Outcome(subject, "already_requested", None, 0))
@@ -327,18 +327,34 @@ async def _skip_existing(conn: Connection, the_journal: journal.Journal,
     return to_send.filter(~to_send.is_in(known))
 
 
-async def _listing(conn: Connection) -> pl.DataFrame:
+async def _listing(conn: Connection, expected: pl.Series | None = None) -> pl.DataFrame:
+    """June's listing, read a window of pages at a time; page by page if ``expected`` is missing.
+
+    Pages read side by side can miss a record that new requests pushed across a page
+    boundary between two fetches; a page-by-page pass cannot (records only move down).
+    So when an ID we sent is not found, the listing is read once more, page by page.
+    """
     settings = conn.settings
     retrier = Retrier(conn.pacer, max_attempts=settings.max_attempts,
                       tally=progress.Tally(total=0))
-    return await read_listing(conn.client, retrier, kind=settings.kind,
-                              auth_style=settings.auth_style, window=settings.concurrency)
+
+    async def read(window: int) -> pl.DataFrame:
+        return await read_listing(conn.client, retrier, kind=settings.kind,
+                                  auth_style=settings.auth_style, window=window)
+
+    found = await read(settings.concurrency)
+    if expected is not None and settings.concurrency > 1 and not expected.is_in(
+            found["subject"].implode()).all():
+        get_logger().info("bulk_delete.listing_reread", reason="sent IDs not found")
+        found = most_advanced(pl.concat([found, await read(1)]))
+    return found
 
 
 async def _reconcile_step(conn: Connection, checkpoint: Checkpoint, report: Path | None,
                           deadline_hours: float) -> ExitCode:
-    listed = await _listing(conn)
     records = journal.read(checkpoint.journal_path)
+    sent = records.filter(pl.col("outcome").is_in(joining.REQUESTED))["id"]
+    listed = await _listing(conn, expected=sent)
     rows = joining.report_rows(records, checkpoint.plans(), listed, kind=conn.settings.kind,
                                now=datetime.now(UTC), deadline_hours=deadline_hours)
     summary = joining.summarize(rows)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from aiohttp import web
 
+from bulk_delete import job
 from bulk_delete.api import open_client
-from bulk_delete.config import Secret
+from bulk_delete.checkpoint import Checkpoint
+from bulk_delete.config import Secret, resolve
 from bulk_delete.errors import ApiUnavailable, AuthError
+from bulk_delete.journal import Outcome
 from bulk_delete.listing import ListingShapeError, Record, as_frame, parse_page, read_listing
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.progress import Tally
@@ -191,3 +197,32 @@ async def test_listing_failures_are_clear(serve: Serve, status: int, body: str,
 
     with pytest.raises(error, match=message):
         await listing(await serve(handler))
+
+
+async def test_concurrent_pages_can_miss_what_a_reread_finds(serve: Serve,
+                                                             tmp_path: Path) -> None:
+    """Pages answered out of order while the listing grows lose records; reconcile re-reads."""
+    old = [f"old{i:03d}" for i in range(200)]
+    newer: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page"])
+        await asyncio.sleep(0.002 * (8 - number % 8))  # later pages of a window answer first
+        current = newer[::-1] + old  # newest first
+        chunk = current[(number - 1) * 10:number * 10]
+        newer.extend(f"new{len(newer) + i}" for i in range(3))
+        return web.json_response({"data": [{"user_id": s, "state": "finished"} for s in chunk]})
+
+    url = await serve(handler)
+    side_by_side = await listing(url, window=8)
+    assert not set(old) <= set(side_by_side), "the race this test is about did not happen"
+
+    with Checkpoint.open(tmp_path / "state", kind="user", api_host=url, create=True) as cp:
+        for subject in old:
+            cp.journal().append(Outcome(subject, "accepted", 200, 1))
+    settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
+                        "concurrency": 8}, env={"JUNE_API_KEY": "k"}, explicit=["api_url"])
+    code = await job.reconcile(settings, report=None, deadline_hours=72)
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    assert report.filter(pl.col("server_state") == "missing").height == 0
+    assert code == 0
