@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from bulk_delete import __version__, job
-from bulk_delete.config import resolve
+from bulk_delete.config import Settings, resolve
 from bulk_delete.errors import BulkDeleteError, ExitCode
 from bulk_delete.logs import configure, get_logger, log_format, redact, set_secrets
 from bulk_delete.sandbox.cli import sandbox
@@ -178,7 +178,7 @@ def status(ctx: click.Context, /, **params: Any) -> ExitCode:
 cli.add_command(sandbox)
 
 
-def _settings(ctx: click.Context, params: dict[str, Any]) -> job.Settings:
+def _settings(ctx: click.Context, params: dict[str, Any]) -> Settings:
     configure(params["log_format"])
     explicit = [name for name in params
                 if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]

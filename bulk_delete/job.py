@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import secrets
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 import click
 import polars as pl
@@ -19,17 +16,16 @@ import polars as pl
 from bulk_delete import inputs, journal, plan, progress, shards
 from bulk_delete import reconcile as joining
 from bulk_delete import report as reports
-from bulk_delete.api import JuneClient, auth_error, open_client
+from bulk_delete.api import auth_error
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
-from bulk_delete.config import SANDBOX_HOST, Secret, Settings
+from bulk_delete.config import SANDBOX_HOST, Settings
+from bulk_delete.connection import Connection, connect, read_june_listing
 from bulk_delete.errors import ApiUnavailable, BulkDeleteError, ExitCode, UsageError
-from bulk_delete.listing import most_advanced, read_listing
+from bulk_delete.interrupts import Interrupts
 from bulk_delete.logs import get_logger, log_format
-from bulk_delete.pacing import Pacer, Retrier
-from bulk_delete.sandbox import SandboxConfig, SandboxServer
 from bulk_delete.submit import Ending, Submitter
 
-__all__ = ["Settings", "Source", "dry_run", "reconcile", "run", "status", "submit"]
+__all__ = ["Source", "dry_run", "reconcile", "run", "status", "submit"]
 
 #: How many planned requests a dry run prints.
 DRY_RUN_SHOWN = 5
@@ -42,15 +38,6 @@ class Source:
     paths: tuple[str, ...]
     column: str | None = None
     has_header: bool = True
-
-
-@dataclass(frozen=True)
-class Connection:
-    """One client, one pacer for every request of a command, and the settings in force."""
-
-    client: JuneClient
-    pacer: Pacer
-    settings: Settings
 
 
 def dry_run(settings: Settings, source: Source) -> ExitCode:
@@ -144,38 +131,6 @@ def status(settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
-class Interrupts:
-    """SIGINT/SIGTERM during a command: stop the submitter gracefully, or cancel the step."""
-
-    def __init__(self) -> None:
-        #: The first signal received, if any.
-        self.received: int | None = None
-        #: The submitter to stop gracefully while one runs.
-        self.submitter: Submitter | None = None
-        self._task = asyncio.current_task()
-
-    def __enter__(self) -> Interrupts:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, sig)
-        return self
-
-    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-    def _on_signal(self, sig: int) -> None:
-        self.received = self.received or sig
-        if self.submitter is not None:
-            self.submitter.stop(Ending.SIGINT if sig == signal.SIGINT else Ending.SIGTERM)
-        elif self._task is not None:
-            self._task.cancel()
-
-    def exit_code(self) -> ExitCode:
-        return ExitCode.INTERRUPTED if self.received == signal.SIGINT else ExitCode.TERMINATED
-
-
 async def _in_checkpoint(settings: Settings, command: str,
                          step: Callable[[Checkpoint, Interrupts], Awaitable[ExitCode]], *,
                          create: bool) -> ExitCode:
@@ -239,41 +194,6 @@ def _planned(settings: Settings, source: Source, checkpoint: Checkpoint) -> pl.S
     return the_plan.to_send
 
 
-@contextlib.asynccontextmanager
-async def connect(settings: Settings, *,
-                  seed: Checkpoint | None = None) -> AsyncIterator[Connection]:
-    """A client for June, or for an in-process sandbox when ``settings.sandbox``."""
-    pacer = Pacer(settings.rate)
-    if not settings.sandbox:
-        async with open_client(base_url=settings.api_url, kind=settings.kind,
-                               key=settings.require_key(), auth_style=settings.auth_style,
-                               request_timeout=settings.timeout,
-                               concurrency=settings.concurrency) as client:
-            yield Connection(client, pacer, settings)
-        return
-    key = secrets.token_urlsafe(16)
-    config = SandboxConfig(api_key=key, start_after=2.0, finish_after=6.0)
-    async with SandboxServer(config) as server:
-        if seed is not None:
-            _seed_sandbox(server, seed)
-        click.echo(f"SANDBOX: requests go to a local imitation of June at {server.url}; "
-                   "nothing real is deleted.", err=True)
-        local = replace(settings, api_url=server.url, api_key=Secret(key), auth_style="raw")
-        async with open_client(base_url=server.url, kind=settings.kind, key=Secret(key),
-                               auth_style="raw", request_timeout=settings.timeout,
-                               concurrency=settings.concurrency) as client:
-            yield Connection(client, pacer, local)
-
-
-def _seed_sandbox(server: SandboxServer, checkpoint: Checkpoint) -> None:
-    """Give a fresh sandbox the requests an earlier sandbox run sent, at their journal times."""
-    sent = journal.read(checkpoint.journal_path, final_only=True).filter(
-        pl.col("outcome").is_in(joining.REQUESTED))
-    for subject, at in sent.select("id", "at").iter_rows():
-        when = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
-        server.state.submit(checkpoint.manifest.kind, subject, when)
-
-
 async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Series,
                        interrupts: Interrupts, *, skip_existing: bool) -> ExitCode:
     settings = conn.settings
@@ -318,7 +238,7 @@ def _ending_code(ending: Ending, submitter: Submitter, settings: Settings) -> Ex
 async def _skip_existing(conn: Connection, the_journal: journal.Journal,
                          to_send: pl.Series) -> pl.Series:
     """Journal as already requested every ID June already lists; return the rest."""
-    known = (await _listing(conn))["subject"].implode()
+    known = (await read_june_listing(conn))["subject"].implode()
     existing = to_send.filter(to_send.is_in(known))
     for subject in existing:
         the_journal.append(journal.Outcome(subject, "already_requested", None, 0))
@@ -327,34 +247,11 @@ async def _skip_existing(conn: Connection, the_journal: journal.Journal,
     return to_send.filter(~to_send.is_in(known))
 
 
-async def _listing(conn: Connection, expected: pl.Series | None = None) -> pl.DataFrame:
-    """June's listing, read a window of pages at a time; page by page if ``expected`` is missing.
-
-    Pages read side by side can miss a record that new requests pushed across a page
-    boundary between two fetches; a page-by-page pass cannot (records only move down).
-    So when an ID we sent is not found, the listing is read once more, page by page.
-    """
-    settings = conn.settings
-    retrier = Retrier(conn.pacer, max_attempts=settings.max_attempts,
-                      tally=progress.Tally(total=0))
-
-    async def read(window: int) -> pl.DataFrame:
-        return await read_listing(conn.client, retrier, kind=settings.kind,
-                                  auth_style=settings.auth_style, window=window)
-
-    found = await read(settings.concurrency)
-    if expected is not None and settings.concurrency > 1 and not expected.is_in(
-            found["subject"].implode()).all():
-        get_logger().info("bulk_delete.listing_reread", reason="sent IDs not found")
-        found = most_advanced(pl.concat([found, await read(1)]))
-    return found
-
-
 async def _reconcile_step(conn: Connection, checkpoint: Checkpoint, report: Path | None,
                           deadline_hours: float) -> ExitCode:
     records = journal.read(checkpoint.journal_path)
     sent = records.filter(pl.col("outcome").is_in(joining.REQUESTED))["id"]
-    listed = await _listing(conn, expected=sent)
+    listed = await read_june_listing(conn, expected=sent)
     rows = joining.report_rows(records, checkpoint.plans(), listed, kind=conn.settings.kind,
                                now=datetime.now(UTC), deadline_hours=deadline_hours)
     summary = joining.summarize(rows)
