@@ -85,6 +85,9 @@ reporting = _options(
     click.option("--report", type=click.Path(path_type=Path, dir_okay=False),
                  help="Report file: .csv, .parquet, .json or .jsonl "
                       "[default: <checkpoint-dir>/report.csv]."),
+    click.option("--pending-ok", is_flag=True, envvar="BULK_DELETE_PENDING_OK", show_envvar=True,
+                 help="Exit 0 instead of 3 while June is still working (for schedulers that "
+                      "count any non-zero exit as a failure)."),
     click.option("--deadline-hours", type=click.FloatRange(0, min_open=True), default=72.0,
                  show_default=True,
                  help="Requests not finished this long after submission are overdue."),
@@ -140,7 +143,7 @@ def run(ctx: click.Context, /, **params: Any) -> ExitCode:
     """
     settings = _settings(ctx, params)
     return _run(lambda: job.run(settings, _source(params), skip_existing=params["skip_existing"],
-                                report=params["report"], deadline_hours=params["deadline_hours"]))
+                                checking=_checking(params)))
 
 
 @cli.command()
@@ -158,8 +161,7 @@ def reconcile(ctx: click.Context, /, **params: Any) -> ExitCode:
         bulk-delete reconcile --checkpoint-dir /data/users --report /data/report.parquet
     """
     settings = _settings(ctx, params)
-    return _run(lambda: job.reconcile(settings, report=params["report"],
-                                      deadline_hours=params["deadline_hours"]))
+    return _run(lambda: job.reconcile(settings, checking=_checking(params)))
 
 
 @cli.command()
@@ -186,6 +188,11 @@ def _settings(ctx: click.Context, params: dict[str, Any]) -> Settings:
     if settings.api_key is not None:
         set_secrets([settings.api_key.reveal()])
     return settings
+
+
+def _checking(params: dict[str, Any]) -> job.Checking:
+    return job.Checking(report=params["report"], deadline_hours=params["deadline_hours"],
+                        pending_ok=params["pending_ok"])
 
 
 def _source(params: dict[str, Any]) -> job.Source:

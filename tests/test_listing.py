@@ -222,7 +222,7 @@ async def test_concurrent_pages_can_miss_what_a_reread_finds(serve: Serve,
             cp.journal().append(Outcome(subject, "accepted", 200, 1))
     settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
                         "concurrency": 8}, env={"JUNE_API_KEY": "k"}, explicit=["api_url"])
-    code = await job.reconcile(settings, report=None, deadline_hours=72)
+    code = await job.reconcile(settings, checking=job.Checking())
     report = pl.read_csv(tmp_path / "state" / "report.csv")
     assert report.filter(pl.col("server_state") == "missing").height == 0
     assert code == 0

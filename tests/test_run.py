@@ -38,12 +38,14 @@ def test_all_finished_is_exit_0(june: June, tmp_path: Path) -> None:
 
 
 def test_still_working_is_exit_3(june: June, tmp_path: Path) -> None:
-    """Requests June has not finished yet (and not overdue) mean 'in progress': exit 3."""
+    """Requests June has not finished yet mean 'in progress': exit 3, or 0 with --pending-ok."""
     june.configure(start_after=0, finish_after=3600)
     env = submit(june, tmp_path, ["a", "b"])
     done = bulk_delete("reconcile", "--api-url", june.url, env=env)
     assert done.returncode == 3, done.stderr
     assert set(report_of(tmp_path)["server_state"]) == {"started"}
+    scheduled = bulk_delete("reconcile", "--pending-ok", "--api-url", june.url, env=env)
+    assert scheduled.returncode == 0, scheduled.stderr
 
 
 def test_rejected_and_missing_are_exit_4(june: June, tmp_path: Path) -> None:
