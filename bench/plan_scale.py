@@ -4,7 +4,8 @@
     python bench/plan_scale.py --rows 1000000 --ids uuid
 
 The input is a CSV of ``user_id,requested_at`` with 5 % repeated IDs, 0.1 % blank and 0.1 %
-space-padded; the done set is a Parquet file, half of it IDs from the input. Both are generated
+space-padded; the done set is a real checkpoint journal (``journal.tsv``, read back with
+``bulk_delete.journal.read`` as a rerun does), half of it IDs from the input. Both are generated
 once per size into the temp directory and reused. Each measurement runs in a fresh subprocess,
 so its peak RSS (``ru_maxrss``) is the planning alone, plus the interpreter and polars. The
 baseline, measured in the same run, is bare polars: read one column, trim, drop blanks,
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
+from bulk_delete import journal
 from bulk_delete.inputs import read_ids
 from bulk_delete.plan import make_plan
 
@@ -43,7 +45,7 @@ def random_ids(count: int, style: str) -> pl.Series:
 
 
 def generate(directory: Path, rows: int, done: int, style: str) -> tuple[Path, Path]:
-    csv_path, done_path = directory / "input.csv", directory / "done.parquet"
+    csv_path, done_path = directory / "input.csv", directory / journal.NAME
     if csv_path.exists() and done_path.exists():
         return csv_path, done_path
     directory.mkdir(parents=True, exist_ok=True)
@@ -61,12 +63,15 @@ def generate(directory: Path, rows: int, done: int, style: str) -> tuple[Path, P
     frame = pl.DataFrame({"user_id": column, "requested_at": "2024-05-01T09:30:00Z"})
     frame.write_csv(csv_path)
     settled = pl.concat([unique.head(done // 2), random_ids(done - done // 2, style)])
-    settled.rename("id").to_frame().write_parquet(done_path)
+    lines = settled.rename("id").to_frame().with_columns(
+        outcome=pl.lit("accepted"), http_status=pl.lit("200"), attempts=pl.lit("1"),
+        at=pl.lit("2026-11-29T04:35:44.123Z"), error=pl.lit(""))
+    lines.select(journal.COLUMNS).write_csv(done_path, separator="\t", quote_style="never")
     return csv_path, done_path
 
 
 def plan_with_tool(csv_path: Path, done_path: Path) -> int:
-    done = pl.read_parquet(done_path)["id"]
+    done = journal.read(done_path, final_only=True)["id"]
     return len(make_plan(*read_ids([csv_path], kind="user"), done).to_send)
 
 
@@ -75,7 +80,8 @@ def plan_with_polars(csv_path: Path, done_path: Path) -> int:
     todo = (
         ids.filter(pl.col("id") != "")
         .unique(maintain_order=True)
-        .join(pl.scan_parquet(done_path), on="id", how="anti", maintain_order="left")
+        .join(pl.scan_csv(done_path, separator="\t", quote_char=None, infer_schema=False)
+              .select("id"), on="id", how="anti", maintain_order="left")
     )
     return todo.collect().height
 
