@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,6 @@ class Checkpoint:
     def save_plan(self, frame: pl.DataFrame) -> None:
         """Keep the IDs a run read (to send and invalid) for the report, atomically."""
         plans = self.directory / "plans"
-        plans.mkdir(mode=0o700, exist_ok=True)
         name = f"{utc_now().replace(':', '')}-{os.getpid()}.parquet"
         write_private(plans / name, frame.write_parquet)
 
@@ -93,11 +93,15 @@ class Checkpoint:
     def log_run(self, **event: Any) -> None:
         """Append one line to runs.jsonl (what ``status`` shows as the last run)."""
         line = json.dumps({"at": utc_now(), "pid": os.getpid(), **event}) + "\n"
-        fd = os.open(self.directory / "runs.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        path = self.directory / "runs.jsonl"
         try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise CheckpointError(f"cannot write {path}: {exc.strerror}") from None
 
     def close(self) -> None:
         if self._journal is not None:
@@ -144,8 +148,12 @@ def _lock(directory: Path) -> int:
         os.close(fd)
         raise CheckpointError(f"checkpoint directory {directory} is in use by another "
                               f"bulk-delete process (pid {holder})") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except OSError as exc:
+        os.close(fd)
+        raise CheckpointError(f"cannot write in {directory}: {exc.strerror}") from None
     return fd
 
 
@@ -173,19 +181,38 @@ def _manifest(directory: Path, kind: Kind | None, api_host: str | None, *,
     return manifest
 
 
-def write_private(path: Path, write: Any) -> None:
-    """Write through a temporary owner-only file, fsync, then rename into place."""
+def write_private(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary owner-only file, fsync, then rename into place.
+
+    A failure (disk full, no permission) removes the temporary file, which may hold
+    IDs, and becomes a CheckpointError naming the file.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
-    write(tmp)
-    fd = os.open(tmp, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
-    _fsync_dir(path.parent)
+        _make_private_dirs(path.parent)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+        _fsync_dir(path.parent)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CheckpointError(f"cannot write {path}: {reason}") from None
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create the missing directories of ``directory`` readable by the owner only."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -19,6 +20,17 @@ from bulk_delete.logs import configure, get_logger, log_format, redact, set_secr
 from bulk_delete.sandbox.cli import sandbox
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Finite(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (nan passes every bound check)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class Terminated(BaseException):
@@ -56,12 +68,12 @@ connection = _options(
                  type=click.Choice(["raw", "basic"]), default="raw", show_default=True,
                  help="raw: 'Basic <key>' as June documents; basic: 'Basic base64(key:)'."),
     click.option("--rate", envvar="BULK_DELETE_RATE", show_envvar=True,
-                 type=click.FloatRange(0.01, 10_000), default=10.0, show_default=True,
+                 type=Finite(0.01, 10_000), default=10.0, show_default=True,
                  help="Requests per second, all endpoints together, never exceeded."),
     click.option("--concurrency", envvar="BULK_DELETE_CONCURRENCY", show_envvar=True,
                  type=click.IntRange(1, 1000), default=16, show_default=True,
                  help="Requests in flight at most."),
-    click.option("--timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+    click.option("--timeout", type=Finite(0.1, 3600), default=30.0, show_default=True,
                  help="Seconds per request."),
     click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
                  help="Attempts per ID for transient failures."),
@@ -88,7 +100,7 @@ reporting = _options(
     click.option("--pending-ok", is_flag=True, envvar="BULK_DELETE_PENDING_OK", show_envvar=True,
                  help="Exit 0 instead of 3 while June is still working (for schedulers that "
                       "count any non-zero exit as a failure)."),
-    click.option("--deadline-hours", type=click.FloatRange(0, min_open=True), default=72.0,
+    click.option("--deadline-hours", type=Finite(0, min_open=True), default=72.0,
                  show_default=True,
                  help="Requests not finished this long after submission are overdue."),
 )

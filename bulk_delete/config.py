@@ -98,7 +98,11 @@ def is_loopback(host: str) -> bool:
 
 def check_api_url(url: str) -> str:
     """The URL without a trailing slash, if the key may be sent there; else a usage error."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise UsageError(f"--api-url {url!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--api-url must be an http(s) URL with a host, not {url!r}")
     if parts.username or parts.password or parts.query or parts.fragment:

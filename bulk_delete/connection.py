@@ -12,9 +12,10 @@ import click
 import polars as pl
 
 from bulk_delete import journal, progress
-from bulk_delete.api import JuneClient, open_client
+from bulk_delete.api import JuneClient, Verdict, auth_error, open_client
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, Settings
+from bulk_delete.errors import UsageError
 from bulk_delete.listing import most_advanced, read_listing
 from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer, Retrier
@@ -87,3 +88,19 @@ async def read_june_listing(conn: Connection, expected: pl.Series | None = None)
         get_logger().info("bulk_delete.listing_reread", reason="sent IDs not found")
         found = most_advanced(pl.concat([found, await read(1)]))
     return found
+
+
+async def preflight(conn: Connection) -> None:
+    """Ask for listing page 1 before the first deletion: a wrong key or URL stops the job here.
+
+    A wrong --api-url path would otherwise answer 404 to every deletion, and 404 is final
+    for an ID: the whole list would be journalled as rejected. Only those two answers
+    matter here; any other (even a failure) leaves the deletions to speak for themselves.
+    """
+    settings = conn.settings
+    retrier = Retrier(conn.pacer, max_attempts=1, tally=progress.Tally(total=0))
+    answer, _ = await retrier.call(lambda: conn.client.list_page(1))
+    if answer.verdict is Verdict.AUTH:
+        raise auth_error(answer, settings.auth_style)
+    if answer.status == 404:
+        raise UsageError(f"{conn.client.listing_url} answered 404 Not Found: check --api-url")

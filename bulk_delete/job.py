@@ -19,7 +19,7 @@ from bulk_delete import report as reports
 from bulk_delete.api import auth_error
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
 from bulk_delete.config import SANDBOX_HOST, Settings
-from bulk_delete.connection import Connection, connect, read_june_listing
+from bulk_delete.connection import Connection, connect, preflight, read_june_listing
 from bulk_delete.errors import ApiUnavailable, BulkDeleteError, ExitCode, UsageError
 from bulk_delete.interrupts import Interrupts
 from bulk_delete.logs import get_logger, log_format
@@ -213,6 +213,8 @@ async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Ser
     if not len(to_send):
         click.echo("nothing to send")
         return ExitCode.OK
+    if not skip_existing:
+        await preflight(conn)
     submitter = Submitter(conn.client, conn.pacer, the_journal, concurrency=settings.concurrency,
                           max_attempts=settings.max_attempts, tally=tally)
     interrupts.submitter = submitter

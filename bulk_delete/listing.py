@@ -28,7 +28,7 @@ import polars as pl
 
 from bulk_delete.api import JuneClient, Verdict, auth_error
 from bulk_delete.config import AuthStyle, Kind
-from bulk_delete.errors import ApiUnavailable
+from bulk_delete.errors import ApiUnavailable, UsageError
 from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Retrier
 
@@ -187,11 +187,13 @@ async def _fetch(client: JuneClient, retrier: Retrier, number: int, kind: Kind,
     verdict = answer.verdict
     if verdict is Verdict.AUTH:
         raise auth_error(answer, auth_style)
-    if verdict is Verdict.REJECTED and answer.status == 404 and number > 1:
-        return Page([], last=True)  # some servers answer 404 past the last page
+    if verdict is Verdict.REJECTED and answer.status == 404:
+        if number > 1:
+            return Page([], last=True)  # some servers answer 404 past the last page
+        raise UsageError(f"{client.listing_url} answered 404 Not Found: check --api-url")
     if verdict is not Verdict.ACCEPTED:
         raise ApiUnavailable(f"listing page {number}: {answer.message or answer.status} "
-                             f"after {attempts} attempts")
+                             f"after {attempts} attempts; a rerun resumes")
     try:
         return parse_page(json.loads(answer.body), kind=kind, number=number)
     except ValueError as exc:  # not JSON, or ListingShapeError

@@ -25,7 +25,6 @@ def check_path(path: Path) -> None:
 def write(rows: pl.DataFrame, path: Path) -> None:
     """Write the report in the format its suffix names."""
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         write_private(path, rows.write_csv)
     elif suffix == ".parquet":

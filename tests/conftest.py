@@ -85,6 +85,11 @@ class June:
         with urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=10) as answer:
             return json.loads(answer.read())  # type: ignore[no-any-return]
 
+    def posts(self) -> int:
+        """Deletion requests that reached the server (listing reads not counted)."""
+        endpoints = self.stats()["endpoints"]
+        return int(endpoints["user_deletion_request"] + endpoints["group_deletion_request"])
+
     def configure(self, **knobs: Any) -> None:
         self._loop.call_soon_threadsafe(self.server.state.configure, knobs)
 

@@ -352,6 +352,25 @@ def test_sliding_window_peak_is_busiest_second() -> None:
     assert window.peak == 4  # 0.5, 0.99, 1.0, 1.2 (0.0 left the window at 1.0)
 
 
+@pytest.mark.parametrize(
+    ("style", "header"),
+    [("seconds", "1"), ("date", "Thu, 01 Jan 2026 00:00:01 GMT"), ("none", None)],
+)
+async def test_storm_answers_429_to_every_api_request(
+    clock: FakeClock, style: str, header: str | None
+) -> None:
+    """storm answers every API request 429 whatever the rate, with Retry-After as configured."""
+    async with serving(clock, storm=True, retry_after=style) as (server, session):
+        refused = await post(session, "u1")
+        assert refused.status == 429
+        assert refused.headers.get("Retry-After") == header
+        assert (await listing(session))[0] == 429
+        server.state.configure({"storm": False})
+        assert (await post(session, "u1")).status == 200
+        assert server.state.stats.rate_limited == 2
+        assert server.state.window.peak == 1  # a storm's 429s never fill the rate-limit window
+
+
 # --- faults -------------------------------------------------------------------------------
 
 
@@ -453,6 +472,45 @@ async def test_empty_body_style(clock: FakeClock) -> None:
         async with session.get(f"{API}user_deletion_requests", headers={"Authorization": "x"}) as r:
             assert (r.status, await r.read()) == (401, b"")
         assert server.state.stats.accepted["user"] == 1
+
+
+async def test_html_body_style(clock: FakeClock) -> None:
+    """With body_style="html" answers are a web page, as a proxy or login wall would serve."""
+    async with serving(clock, body_style="html") as (_, session):
+        response = await post(session, "<u1>")
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert response.body.startswith(b"<!DOCTYPE html>")
+        assert b"user_id=&lt;u1&gt;" in response.body
+
+
+async def test_listing_body_style_changes_listings_only(clock: FakeClock) -> None:
+    """listing_body_style gives listing pages their own body; deletions still answer JSON."""
+    async with serving(clock, listing_body_style="html") as (server, session):
+        assert (await post(session, "u1")).json()["user_id"] == "u1"
+        async with session.get(f"{API}user_deletion_requests") as page:
+            assert page.status == 200
+            assert (await page.text()).startswith("<!DOCTYPE html>")
+        async with session.get(f"{API}user_deletion_requests", params={"page": "0"}) as bad:
+            assert bad.status == 400
+            assert "error" in await bad.json()  # errors keep body_style
+        with pytest.raises(ValueError, match="one of"):
+            server.state.configure({"listing_body_style": "xml"})
+        server.state.configure({"listing_body_style": None})  # back to body_style, from JSON
+        assert await subjects(session) == ["u1"]
+
+
+async def test_echo_key_quotes_the_credentials_in_errors(clock: FakeClock) -> None:
+    """echo_key makes every error quote the Authorization header; successes stay as they were."""
+    async with serving(clock, echo_key=True, reject_prefix="bad") as (server, session):
+        assert "Basic" not in (await post(session, "u1")).body.decode()
+        rejected = await post(session, "bad1")
+        assert rejected.status == 422
+        assert rejected.json()["error"] == "unknown user: bad1 (Authorization: Basic sandbox)"
+        wrong = await post(session, "u2", headers={"Authorization": "Basic nope"})
+        assert wrong.status == 401
+        assert "(Authorization: Basic nope)" in wrong.json()["error"]
+        server.state.configure({"outage": True})
+        assert "(Authorization: Basic sandbox)" in (await post(session, "u3")).json()["error"]
 
 
 # --- stats, control endpoints -------------------------------------------------------------

@@ -26,9 +26,9 @@ def start(source: Path, june: June, env: dict[str, str], rate: int) -> subproces
 
 
 def wait_for_requests(june: June, at_least: int, timeout: float = 60) -> None:
-    """Poll June's counters until the job is well under way."""
+    """Poll June's counters until that many deletions arrived: the job is well under way."""
     deadline = time.monotonic() + timeout
-    while june.stats()["requests"] < at_least:
+    while june.posts() < at_least:
         assert time.monotonic() < deadline, "the job never got going"
         time.sleep(0.02)
 
@@ -63,7 +63,7 @@ def test_signal_stops_gracefully_and_resumes(june: June, tmp_path: Path, sig: in
     assert job.returncode == code, stderr
     assert took < 6, f"stopping took {took:.1f} s"
     assert '"bulk_delete.stopping"' in stderr
-    requested = june.stats()["requests"]
+    requested = june.posts()
     journalled = read(tmp_path / "state" / "journal.tsv").height
     assert requested - journalled <= CONCURRENCY
     finish_and_check(source, june, env, n, max_duplicates=CONCURRENCY)
@@ -77,7 +77,7 @@ def test_kill_9_at_random_moments_loses_nothing(june: June, tmp_path: Path) -> N
     env = cli_env(tmp_path)
     dice = random.Random(2026)
     for _ in range(kills):
-        before = june.stats()["requests"]
+        before = june.posts()
         job = start(source, june, env, rate=400)
         wait_for_requests(june, before + 1)
         time.sleep(dice.uniform(0.0, 0.3))  # the random moment of the crash
@@ -90,15 +90,17 @@ def test_kill_9_at_random_moments_loses_nothing(june: June, tmp_path: Path) -> N
 
 def test_second_signal_stops_at_once(june: June, tmp_path: Path) -> None:
     """A second Ctrl-C does not wait for slow requests in flight."""
-    june.configure(latency_ms=20_000)
     source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(50)])
     job = start(source, june, cli_env(tmp_path), rate=50)
     wait_for_requests(june, 1)
+    june.configure(latency_ms=20_000)  # from now on, requests hang in flight
+    wait_for_requests(june, june.posts() + 2)
     sent = time.monotonic()
     job.send_signal(signal.SIGINT)
     assert job.stderr is not None
-    while "bulk_delete.stopping" not in job.stderr.readline():
-        pass  # signals do not queue: the second must come after the first was handled
+    while "bulk_delete.stopping" not in (line := job.stderr.readline()):
+        assert line, "the job ended before it said it was stopping"
+        # signals do not queue: the second must come after the first was handled
     job.send_signal(signal.SIGINT)
     job.communicate(timeout=30)
     assert job.returncode == 130
@@ -112,11 +114,12 @@ def test_sigterm_while_reading_the_listing(june: June, tmp_path: Path) -> None:
     assert bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "500",
                        env=env).returncode == 0
     june.configure(listing_latency_ms=30_000, page_size=5)
+    listed = june.stats()["endpoints"]["user_deletion_requests"]
     job = subprocess.Popen([sys.executable, "-m", "bulk_delete", "reconcile", "--api-url",
                             june.url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     deadline = time.monotonic() + 30
-    while june.stats()["endpoints"]["user_deletion_requests"] == 0:
+    while june.stats()["endpoints"]["user_deletion_requests"] == listed:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     sent = time.monotonic()

@@ -29,7 +29,7 @@ def test_every_id_is_sent_once_and_journalled(june: June, tmp_path: Path) -> Non
                        env=cli_env(tmp_path))
     assert done.returncode == 0, done.stderr
     stats = june.stats()
-    assert stats["requests"] == 300
+    assert june.posts() == 300
     assert (stats["unique"]["user"], stats["duplicates"]["user"]) == (300, 0)
     records = journal_of(tmp_path)
     assert sorted(records["id"]) == ids(300)
@@ -46,7 +46,7 @@ def test_rerun_sends_nothing(june: June, tmp_path: Path) -> None:
     again = bulk_delete("submit", str(source), "--api-url", june.url, env=env)
     assert again.returncode == 0, again.stderr
     assert "nothing to send" in again.stdout
-    assert june.stats()["requests"] == 50
+    assert june.posts() == 50
 
 
 def test_new_files_add_only_new_ids(june: June, tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_new_files_add_only_new_ids(june: June, tmp_path: Path) -> None:
                          "500", env=env)
     assert second.returncode == 0, second.stderr
     stats = june.stats()
-    assert (stats["requests"], stats["duplicates"]["user"]) == (60, 0)
+    assert (june.posts(), stats["duplicates"]["user"]) == (60, 0)
 
 
 def test_faults_end_with_every_id_accepted(june: June, tmp_path: Path) -> None:
@@ -90,11 +90,11 @@ def test_rejections_are_final_and_not_retried(june: June, tmp_path: Path) -> Non
         ("bad1", "422", "unknown user: bad1"), ("bad2", "422", "unknown user: bad2")]
     again = bulk_delete("submit", str(source), "--api-url", june.url, env=env)
     assert again.returncode == 0
-    assert june.stats()["requests"] == 22
+    assert june.posts() == 22
 
 
 def test_bad_key_stops_at_once(june: June, tmp_path: Path) -> None:
-    """A 401 stops the job with exit 5 after at most one round of requests; nothing failed."""
+    """A 401 stops the job with exit 5 before any deletion is sent; nothing is marked failed."""
     source = write_ids(tmp_path / "ids.csv", ids(500))
     env = {**cli_env(tmp_path), "JUNE_API_KEY": "wrong-key"}
     done = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "1000",
@@ -102,7 +102,7 @@ def test_bad_key_stops_at_once(june: June, tmp_path: Path) -> None:
     assert done.returncode == 5, done.stderr
     assert "June rejected the API key" in done.stderr
     assert "--auth-style basic" in done.stderr
-    assert june.stats()["requests"] <= 4 + 1
+    assert june.posts() == 0  # the listing read before the first deletion already got 401
     assert journal_of(tmp_path).height == 0
 
 
@@ -225,3 +225,13 @@ def test_unwritable_checkpoint_is_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "cannot create checkpoint directory" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_wrong_api_path_stops_before_any_deletion(june: June, tmp_path: Path) -> None:
+    """A wrong --api-url path (404 everywhere) is caught by one listing read: exit 2, no POST."""
+    source = write_ids(tmp_path / "ids.csv", ids(20))
+    done = bulk_delete("submit", str(source), "--api-url", june.url + "/v2", env=cli_env(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "answered 404 Not Found: check --api-url" in done.stderr
+    assert june.posts() == 0
+    assert journal_of(tmp_path).height == 0

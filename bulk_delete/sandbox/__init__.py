@@ -6,7 +6,7 @@ yardstick. One idea per module:
     config.py   SandboxConfig: every knob, validated, replaced whole at runtime
     state.py    records, the lazy requested -> started -> finished machine, counters
     limits.py   the sliding-window rate limit and the seeded fault dice
-    bodies.py   JSON request bodies in; JSON, plain-text or empty answers out
+    bodies.py   JSON request bodies in; JSON, plain-text, HTML or empty answers out
     app.py      the four June endpoints behind one gate of limits and faults
     control.py  /_sandbox/{stats,config,reset}, for tests and benchmarks
     server.py   SandboxServer: an async context manager on a real socket

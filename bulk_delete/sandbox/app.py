@@ -2,7 +2,7 @@
 
 Every API request passes one gate, in this order, and the first refusal answers:
 
-    counted -> outage (503) -> rate limit (429) -> latency -> auth (401)
+    counted -> outage (503) -> storm (429) -> rate limit (429) -> latency -> auth (401)
             -> fault dice (5xx | dropped connection | hang, then carry on) -> handler
 
 So a 429 costs no latency, a rejected key is never admitted to the dice, and
@@ -34,6 +34,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATE_NAMES: dict[str, RequestState] = {name: name for name in STATES}
 #: SO_LINGER on, timeout 0: closing the socket sends a TCP reset, not a polite FIN.
 _LINGER_RESET = struct.pack("ii", 1, 0)
+#: Seconds a 429 of the ``storm`` knob asks the client to wait.
+STORM_WAIT = 1.0
 
 
 def build_app(state: SandboxState) -> web.Application:
@@ -64,21 +66,39 @@ async def _gate(state: SandboxState, request: web.Request, endpoint: str) -> web
     stats.endpoints[endpoint] += 1
     if config.outage:
         stats.faults["outage"] += 1
-        return error(config.body_style, 503, "sandbox outage: the API is down")
+        return _error(state, request, 503, "sandbox outage: the API is down")
     now = state.clock()
+    if config.storm:
+        stats.rate_limited += 1
+        headers = retry_after(config.retry_after, STORM_WAIT, now)
+        return _error(state, request, 429, "sandbox storm: too many requests", headers)
     wait = state.window.admit(now, config.rate_limit)
     if wait is not None:
         stats.rate_limited += 1
         headers = retry_after(config.retry_after, wait, now)
-        return error(config.body_style, 429, "rate limit exceeded", headers)
+        return _error(state, request, 429, "rate limit exceeded", headers)
     if config.latency_ms:
         await asyncio.sleep(config.latency_ms / 1000)
     header = request.headers.get("Authorization")
     if header not in accepted_authorizations(config.api_key, config.auth_style):
         stats.unauthorized += 1
         message = f"missing or wrong API key (this sandbox expects auth_style {config.auth_style})"
-        return error(config.body_style, 401, message)
+        return _error(state, request, 401, message)
     return await _misbehave(state, request)
+
+
+def _error(
+    state: SandboxState,
+    request: web.Request,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """An error answer in the configured style; with ``echo_key`` it quotes the credentials."""
+    config = state.config
+    if config.echo_key:
+        message = f"{message} (Authorization: {request.headers.get('Authorization', '')})"
+    return error(config.body_style, status, message, headers)
 
 
 async def _misbehave(state: SandboxState, request: web.Request) -> web.Response | None:
@@ -94,7 +114,7 @@ async def _misbehave(state: SandboxState, request: web.Request) -> web.Response 
         return None
     state.stats.faults[fault] += 1
     if fault == "5xx":
-        return error(config.body_style, state.dice.status(), "sandbox fault injected")
+        return _error(state, request, state.dice.status(), "sandbox fault injected")
     if fault == "reset":
         return _drop(request)
     await asyncio.sleep(config.hang_seconds)
@@ -126,18 +146,17 @@ def _submit(state: SandboxState, kind: Kind) -> Handler:
         denied = await _gate(state, request, endpoint)
         if denied is not None:
             return denied
-        style = state.config.body_style
         try:
             subject = _subject(body, field)
         except ValueError as exc:
             state.stats.bad_requests += 1
-            return error(style, 400, str(exc))
+            return _error(state, request, 400, str(exc))
         if _refused(subject, state.config.reject_prefix):
             state.stats.bad_requests += 1
-            return error(style, 422, f"unknown {kind}: {subject}")
+            return _error(state, request, 422, f"unknown {kind}: {subject}")
         now = state.clock()
         record = state.submit(kind, subject, now)
-        return answer(style, 200, record.view(field, now, state.config))
+        return answer(state.config.body_style, 200, record.view(field, now, state.config))
 
     return submit
 
@@ -169,7 +188,7 @@ def _listing(state: SandboxState, kind: Kind) -> Handler:
             wanted, page = _listing_query(request.query)
         except ValueError as exc:
             state.stats.bad_requests += 1
-            return error(config.body_style, 400, str(exc))
+            return _error(state, request, 400, str(exc))
         page = 1 if config.ignore_page else page
         now, ledger, size = state.clock(), state.ledgers[kind], config.page_size
         lo, hi = ledger.select(wanted, now, config)
@@ -182,7 +201,7 @@ def _listing(state: SandboxState, kind: Kind) -> Handler:
             "total": total,
             "has_more": page * size < total,
         }
-        return answer(config.body_style, 200, payload)
+        return answer(config.listing_body_style or config.body_style, 200, payload)
 
     return listing
 

@@ -1,12 +1,13 @@
 """Bodies: JSON objects in, and answers out in the style the config asks for.
 
 June publishes no response shapes, so a client must accept any body; the
-``text`` and ``empty`` styles let tests prove it does. The ``/_sandbox/*``
+``text``, ``empty`` and ``html`` styles let tests prove it does. The ``/_sandbox/*``
 control endpoints always answer JSON, whatever the style.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 
@@ -23,11 +24,15 @@ def answer(
     payload: Mapping[str, object],
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """An API answer: ``payload`` as JSON, as ``key=value`` text, or an empty body."""
+    """An API answer: ``payload`` as JSON, as ``key=value`` text, as HTML, or an empty body."""
     if style == "json":
         return json_answer(payload, status, headers)
     if style == "text":
         return web.Response(status=status, text=plain(payload), headers=headers)
+    if style == "html":
+        return web.Response(
+            status=status, text=page(payload), content_type="text/html", headers=headers
+        )
     return web.Response(status=status, headers=headers)
 
 
@@ -61,6 +66,16 @@ def plain(payload: Mapping[str, object]) -> str:
         if isinstance(item, Mapping)
     ]
     return "\n".join([" ".join(pairs), *rows])
+
+
+def page(payload: Mapping[str, object]) -> str:
+    """The html style: the text style inside a web page, as a proxy or a login wall serves it.
+
+    >>> page({"page": 1})
+    '<!DOCTYPE html>\\n<html><body><h1>June</h1><pre>page=1</pre></body></html>\\n'
+    """
+    text = html.escape(plain(payload))
+    return f"<!DOCTYPE html>\n<html><body><h1>June</h1><pre>{text}</pre></body></html>\n"
 
 
 def json_object(body: bytes) -> dict[str, object]:

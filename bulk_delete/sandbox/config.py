@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 AuthStyle = Literal["raw", "basic", "any"]
 RetryAfterStyle = Literal["seconds", "date", "none"]
-BodyStyle = Literal["json", "text", "empty"]
+BodyStyle = Literal["json", "text", "empty", "html"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,10 +53,20 @@ class SandboxConfig:
     finish_after: float = 30.0
     #: Seeds the fault dice and the request ids, so a run can be replayed.
     seed: int = 0
-    #: Body of every API answer: JSON, plain text, or nothing (clients must accept any).
+    #: Body of every API answer: JSON, plain text, nothing, or an HTML page (clients must
+    #: accept any).
     body_style: BodyStyle = "json"
+    #: Body of successful listing pages only, when it differs from ``body_style``: a listing
+    #: that is not JSON (a proxy's HTML page, say) while deletions are answered normally.
+    listing_body_style: BodyStyle | None = None
     #: Answer every API request 503, like June being down.
     outage: bool = False
+    #: Answer every API request 429 (Retry-After as ``retry_after`` says, one second), like
+    #: June shedding load whatever the client's rate.
+    storm: bool = False
+    #: Error answers quote the ``Authorization`` header they got, as careless servers do;
+    #: a client must not copy them into logs, journals or reports unredacted.
+    echo_key: bool = False
     #: Subjects starting with this are refused 422, like IDs June does not know.
     reject_prefix: str | None = None
 
@@ -101,7 +111,8 @@ def _knob_types() -> dict[str, Any]:
 def _coerce(name: str, hint: Any, value: object) -> Any:
     """``value`` converted to the knob's type, or ``ValueError`` naming the knob."""
     origin = typing.get_origin(hint)
-    if origin is types.UnionType:  # only ``X | None`` is used
+    # Only ``X | None`` is used; with a Literal as X, Python makes it a typing.Union.
+    if origin in (types.UnionType, typing.Union):
         if value is None:
             return None
         (hint,) = (arg for arg in typing.get_args(hint) if arg is not type(None))
