@@ -174,7 +174,10 @@ def _until_last(pages: list[Page], previous: list[Record] | None) -> tuple[list[
     """The pages up to the last one, and whether the listing ended there."""
     for index, page in enumerate(pages):
         if page.records and page.records == previous:
-            return pages[:index], True  # the server ignores ?page=
+            get_logger().warning("bulk_delete.listing_repeats",
+                                 detail="a page repeated the one before (the server ignores "
+                                        "?page=?): the listing read ends there")
+            return pages[:index], True
         if page.last:
             return pages[:index + 1], True
         previous = page.records
@@ -195,6 +198,11 @@ async def _fetch(client: JuneClient, retrier: Retrier, number: int, kind: Kind,
         raise ApiUnavailable(f"listing page {number}: {answer.message or answer.status} "
                              f"after {attempts} attempts; a rerun resumes")
     try:
-        return parse_page(json.loads(answer.body), kind=kind, number=number)
-    except ValueError as exc:  # not JSON, or ListingShapeError
+        payload = json.loads(answer.body)
+    except ValueError:
+        start = answer.body[:40].decode("utf-8", "replace")
+        raise ApiUnavailable(f"listing page {number} is not JSON (it starts {start!r})") from None
+    try:
+        return parse_page(payload, kind=kind, number=number)
+    except ListingShapeError as exc:
         raise ApiUnavailable(f"listing page {number} cannot be read: {exc}") from None

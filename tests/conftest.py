@@ -101,9 +101,17 @@ class June:
 
     def close(self) -> None:
         self._call(self.server.stop())
+        self._call(_cancel_the_rest())  # hung handlers, so the loop closes with no task pending
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @pytest.fixture

@@ -297,7 +297,7 @@ def test_listing_that_is_not_json_is_exit_6(june: June, tmp_path: Path, style: s
                        timeout=ENDS_WITHIN)
     assert done.returncode == 6, done.stderr
     message = done.stderr.strip()
-    assert message.startswith("bulk-delete: listing page 1 cannot be read"), message
+    assert message.startswith("bulk-delete: listing page 1 is not JSON (it starts "), message
     assert len(message.splitlines()) == 1, message
     assert_nothing_lost(june, tmp_path, expected)
     assert not (tmp_path / "state" / "report.csv").exists()

@@ -17,6 +17,7 @@ from bulk_delete.config import Secret, resolve
 from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.journal import Outcome
 from bulk_delete.listing import ListingShapeError, Record, as_frame, parse_page, read_listing
+from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.progress import Tally
 from tests.conftest import Serve
@@ -134,12 +135,15 @@ async def test_pager_reads_every_shape_to_the_end(serve: Serve, shape: str) -> N
     assert max(asked) <= len(pages) + 4  # at most one window of look-ahead
 
 
-async def test_pager_stops_when_the_server_ignores_page(serve: Serve) -> None:
-    """A server that always answers page 1 is read once, not forever."""
+async def test_pager_stops_when_the_server_ignores_page(serve: Serve,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A server that always answers page 1 is read once, not forever, and that is said."""
     async def handler(_request: web.Request) -> web.Response:
         return web.json_response(pages_of(["a", "b"], 5)[0])
 
+    configure("json")
     assert sorted(await listing(await serve(handler))) == ["a", "b"]
+    assert "bulk_delete.listing_repeats" in capsys.readouterr().err
 
 
 async def test_listing_growing_during_the_read_loses_nothing(serve: Serve) -> None:
@@ -185,7 +189,7 @@ async def test_404_past_the_end_ends_the_listing(serve: Serve) -> None:
 @pytest.mark.parametrize(("status", "body", "error", "message"), [
     (401, "{}", AuthError, "June rejected the API key .* try --auth-style basic"),
     (400, '{"error": "bad page"}', ApiUnavailable, "listing page 1: bad page"),
-    (200, "<html>", ApiUnavailable, "listing page 1 cannot be read"),
+    (200, "<html>", ApiUnavailable, "listing page 1 is not JSON \\(it starts .<html>.\\)"),
     (200, '{"error": "x"}', ApiUnavailable, "holds no list of records"),
     (503, "down", ApiUnavailable, "listing page 1: down after 2 attempts"),
 ])
