@@ -11,21 +11,31 @@ import base64
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import aiohttp
+import aiohttp.payload
+from aiohttp.abc import AbstractStreamWriter
 
 from bulk_delete import __version__
 from bulk_delete.config import AuthStyle, Kind, Secret
 from bulk_delete.errors import AuthError
+from bulk_delete.logs import redact
 
 PREFIX = "/api/platform/data_management"
 #: Longest server message kept in the journal and report.
 MESSAGE_CHARS = 300
+#: Set by the pacer around each request: called when the request's bytes reach the socket.
+#: aiohttp writes a POST body from a task of its own (on Python 3.11 a loop turn later), and
+#: the event loop may stall in between (a garbage collection, a busy machine); the pacer's
+#: 1-second window counts the real moment, so a stall cannot bunch requests up.
+ON_THE_WIRE: ContextVar[Callable[[], None] | None] = ContextVar("bulk_delete_on_the_wire",
+                                                               default=None)
 
 
 class Verdict(Enum):
@@ -104,7 +114,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def server_message(body: bytes) -> str:
-    """A one-line message from an error body: its JSON ``error``/``message`` or its text."""
+    """A one-line message from an error body: its JSON ``error``/``message`` or its text.
+
+    It goes into the journal and the report, so the key is redacted (a server may echo
+    the Authorization header), before the cut, so no piece of it survives a cut.
+    """
     text = body.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
@@ -115,7 +129,8 @@ def server_message(body: bytes) -> str:
             if data.get(key):
                 text = data[key] if isinstance(data[key], str) else json.dumps(data[key])
                 break
-    return " ".join(text.split())[:MESSAGE_CHARS]
+    flat: str = redact(" ".join(text.split()))
+    return flat[:MESSAGE_CHARS]
 
 
 class JuneClient:
@@ -124,17 +139,21 @@ class JuneClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind) -> None:
         self._session = session
         self._kind = kind
-        self._field = f"{kind}_id"
+        #: A POST body is this, the ID as a JSON string, and ``}``: ``json.dumps`` of the whole
+        #: dict costs ten times as much, and every ID pays it.
+        self._body_start = f'{{"{kind}_id": '.encode()
         self._post_url = f"{base_url}{PREFIX}/{kind}_deletion_request"
         self.listing_url = f"{base_url}{PREFIX}/{kind}_deletion_requests"
 
     async def request_deletion(self, subject: str) -> Answer:
         """POST one deletion request for ``subject``."""
-        body = json.dumps({self._field: subject}).encode()
-        return await self._call("POST", self._post_url, data=body)
+        body = self._body_start + json.dumps(subject).encode() + b"}"
+        return await self._call("POST", self._post_url,
+                                data=_Body(body, content_type="application/json"))
 
     async def list_page(self, page: int) -> Answer:
         """GET one page of the unfiltered listing (records move between state lists)."""
+        _on_the_wire()  # no body: aiohttp writes the request before it first waits
         return await self._call("GET", self.listing_url, params={"page": str(page)})
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
@@ -143,18 +162,40 @@ class JuneClient:
                                              **kwargs) as response:
                 body = await response.read()
                 status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                location = response.headers.get("Location", "")
+                if 200 <= status < 300:
+                    return Answer(status, body=body)
+                headers = response.headers
         except TimeoutError:
             return Answer(None, "timed out")
         except aiohttp.ClientError as exc:
             return Answer(None, f"connection failed: {type(exc).__name__}")
-        if 200 <= status < 300:
-            return Answer(status, body=body)
         message = server_message(body)
         if 300 <= status < 400:
-            message = f"redirect to {location!r} not followed"
-        return Answer(status, message or f"HTTP {status}", retry_after)
+            message = f"redirect to {headers.get('Location', '')!r} not followed"
+        return Answer(status, message or f"HTTP {status}",
+                      parse_retry_after(headers.get("Retry-After")))
+
+
+def _on_the_wire() -> None:
+    hook = ON_THE_WIRE.get()
+    if hook is not None:
+        hook()
+
+
+class _Body(aiohttp.payload.BytesPayload):
+    """A POST body that calls :data:`ON_THE_WIRE` as aiohttp writes it, headers included.
+
+    aiohttp's request tracing would tell the same, at ~7 % more CPU per request (measured).
+    """
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        _on_the_wire()
+        await super().write(writer)
+
+    async def write_with_length(self, writer: AbstractStreamWriter,
+                                content_length: int | None) -> None:
+        _on_the_wire()
+        await super().write_with_length(writer, content_length)
 
 
 @asynccontextmanager

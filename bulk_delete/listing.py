@@ -39,6 +39,8 @@ RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requ
                "user_deletion_requests", "group_deletion_requests")
 #: Known states, least to most advanced.
 STATES = ("requested", "started", "finished")
+#: Records held as Python objects before they are condensed into a frame.
+CONDENSE = 50_000
 #: What read_listing returns: one row per subject.
 LISTED_SCHEMA = {"subject": pl.String, "state": pl.String, "updated_at": pl.String}
 
@@ -143,45 +145,42 @@ async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
                        auth_style: AuthStyle, window: int) -> pl.DataFrame:
     """Every subject June lists, with its most advanced state.
 
-    Reads the unfiltered listing (a record never moves out of it as June works),
-    page 1 alone and then ``window`` pages at a time, all through the shared pacer.
+    Reads the unfiltered listing (a record never moves out of it as June works):
+    page 1 alone, then up to ``window`` pages in flight, the next one started as
+    soon as the oldest answers, all through the shared pacer; pages are taken in
+    order, so the stop rules see them as a page-by-page reader would.
     """
     found: list[pl.DataFrame] = []
+    held: list[Record] = []
     previous: list[Record] | None = None
-    first, size = 1, 1
-    while first <= MAX_PAGES:
-        numbers = range(first, min(first + size, MAX_PAGES + 1))
-        tasks = [asyncio.create_task(_fetch(client, retrier, n, kind, auth_style))
-                 for n in numbers]
-        try:
-            pages = await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()  # after an error, the other pages are not wanted
-        kept, last = _until_last(pages, previous)
-        found.append(as_frame([r for page in kept for r in page.records]))
-        if last:
-            break
-        previous = pages[-1].records
-        first, size = first + size, window
-    else:
-        get_logger().warning("bulk_delete.listing_capped", pages=MAX_PAGES)
-    # Pages are condensed as they arrive: millions of records never live as Python objects.
-    return most_advanced(pl.concat(found))
-
-
-def _until_last(pages: list[Page], previous: list[Record] | None) -> tuple[list[Page], bool]:
-    """The pages up to the last one, and whether the listing ended there."""
-    for index, page in enumerate(pages):
-        if page.records and page.records == previous:
-            get_logger().warning("bulk_delete.listing_repeats",
-                                 detail="a page repeated the one before (the server ignores "
-                                        "?page=?): the listing read ends there")
-            return pages[:index], True
-        if page.last:
-            return pages[:index + 1], True
-        previous = page.records
-    return pages, False
+    flight: dict[int, asyncio.Task[Page]] = {}
+    try:
+        for number in range(1, MAX_PAGES + 1):
+            ahead = 1 if number == 1 else window
+            for more in range(number, min(number + ahead, MAX_PAGES + 1)):
+                if more not in flight:
+                    flight[more] = asyncio.create_task(
+                        _fetch(client, retrier, more, kind, auth_style))
+            page = await flight.pop(number)
+            if page.records and page.records == previous:
+                get_logger().warning("bulk_delete.listing_repeats",
+                                     detail="a page repeated the one before (the server "
+                                            "ignores ?page=?): the listing read ends there")
+                break
+            held += page.records
+            if page.last:
+                break
+            previous = page.records
+            if len(held) >= CONDENSE:
+                found.append(as_frame(held))
+                held = []
+        else:
+            get_logger().warning("bulk_delete.listing_capped", pages=MAX_PAGES)
+    finally:
+        for task in flight.values():
+            task.cancel()  # pages past the end (or after an error) are not wanted
+    # Records are condensed as they arrive: millions never live as Python objects at once.
+    return most_advanced(pl.concat([*found, as_frame(held)]))
 
 
 async def _fetch(client: JuneClient, retrier: Retrier, number: int, kind: Kind,

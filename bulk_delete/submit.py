@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Iterable
 from enum import Enum
 
@@ -63,16 +64,30 @@ class Submitter:
         self._log = get_logger()
 
     async def run(self, ids: Iterable[str]) -> Ending:
-        """Submit every ID (or until a stop); returns why it ended."""
+        """Submit every ID (or until a stop); returns why it ended.
+
+        The objects alive at the start (imports, the plan) are frozen out of the garbage
+        collector for the run: a full collection over them stalls the event loop for tens of
+        milliseconds, and requests started before a stall reach June after it, bunched with
+        later ones (measured: up to 5 % over --rate in a 1-second window at 1,000/s).
+        """
+        gc.collect()
+        gc.freeze()
+        try:
+            await self._run(ids)
+        finally:
+            gc.unfreeze()
+        if self.ending is Ending.DONE and self.tally.failed:
+            self.ending = Ending.UNAVAILABLE
+        return self.ending
+
+    async def _run(self, ids: Iterable[str]) -> None:
         self._workers = {asyncio.create_task(self._worker()) for _ in range(self._concurrency)}
         self._producer = asyncio.create_task(self._produce(ids))
         async with self._journal.syncing():
             await asyncio.wait(self._workers)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
-        if self.ending is Ending.DONE and self.tally.failed:
-            self.ending = Ending.UNAVAILABLE
-        return self.ending
 
     def stop(self, ending: Ending, cause: BaseException | Answer | None = None) -> None:
         """Take no new IDs; let requests in flight answer within GRACE seconds.

@@ -13,6 +13,7 @@ from aiohttp import web
 from aioresponses import aioresponses
 
 from bulk_delete.api import (
+    ON_THE_WIRE,
     Answer,
     Verdict,
     auth_header,
@@ -165,3 +166,26 @@ async def test_error_answer_keeps_message_and_retry_after() -> None:
             rejected = await client.request_deletion("b")
     assert (throttled.status, throttled.retry_after, throttled.message) == (429, 3.0, "slow down")
     assert (rejected.status, rejected.message) == (422, "user_id malformed")
+
+
+async def test_on_the_wire_runs_as_the_request_is_written(serve: Serve) -> None:
+    """The ON_THE_WIRE hook runs before the server sees a POST or a GET, never after."""
+    events: list[str] = []
+
+    async def handler(_request: web.Request) -> web.Response:
+        events.append("served")
+        return web.Response(text="[]")
+
+    url = await serve(handler)
+    token = ON_THE_WIRE.set(lambda: events.append("wire"))
+    try:
+        async with open_client(base_url=url, kind="user", key=Secret("sk_1"), auth_style="raw",
+                               request_timeout=5, concurrency=2) as client:
+            await client.request_deletion("u1")
+            await client.list_page(1)
+    finally:
+        ON_THE_WIRE.reset(token)
+    assert events[0] == "wire"
+    assert events.count("served") == 2
+    assert events.index("served", events.index("served") + 1) > events.index("wire", 1)
+

@@ -230,7 +230,7 @@ def report_of(tmp_path: Path) -> pl.DataFrame:
 
 
 LISTING_FAULTS = [
-    pytest.param({"rate_limit": 6, "retry_after": "date"}, id="429s"),
+    pytest.param({"rate_limit": 3, "retry_after": "date"}, id="429s"),
     pytest.param({"listing_latency_ms": 300}, id="slow pages", marks=pytest.mark.slow),
     pytest.param({"fail_rate": 0.3, "reset_rate": 0.1, "seed": 2}, id="5xx and resets",
                  marks=pytest.mark.slow),

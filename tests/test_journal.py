@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from bulk_delete.checkpoint import Checkpoint, read_manifest
 from bulk_delete.errors import CheckpointError
-from bulk_delete.journal import HEADER, Journal, Outcome, read, repair_torn_tail
+from bulk_delete.journal import HEADER, Journal, Outcome, read, repair_torn_tail, utc_now
 
 IDS = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\t\n\r\x0b\x0c"),
@@ -53,6 +55,27 @@ def test_final_only_leaves_out_failed(tmp_path: Path) -> None:
     write(path, [Outcome("a", "accepted", 200, 1), Outcome("b", "failed", 503, 6),
                  Outcome("c", "rejected", 404, 1)])
     assert read(path, final_only=True)["id"].to_list() == ["a", "c"]
+
+
+def test_utc_now_is_iso_with_milliseconds() -> None:
+    """Timestamps read as ISO-8601 UTC with milliseconds and a Z, and tell the time now."""
+    before = datetime.now(UTC)
+    stamp = utc_now()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= when <= after
+
+
+def test_non_ascii_digits_are_corruption(tmp_path: Path) -> None:
+    """Only ASCII digits count as digits: a status written in other numerals is a bad line."""
+    path = tmp_path / "journal.tsv"
+    write(path, [Outcome("a", "accepted", 200, 1)])
+    with path.open("ab") as f:
+        f.write("b\taccepted\t\u0662\u0660\u0660\t1\t2024-01-01T00:00:00.000Z\t\n".encode())
+    write(path, [Outcome("c", "accepted", 200, 1)])
+    with pytest.raises(CheckpointError, match=r"line 3 is corrupt"):
+        read(path)
 
 
 def test_files_are_owner_only(tmp_path: Path) -> None:

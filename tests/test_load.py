@@ -75,8 +75,8 @@ def watch(job: subprocess.Popen[str], url: str) -> list[Sample]:
     while job.poll() is None:
         try:
             rss, peak = memory(job.pid)
-        except (FileNotFoundError, ProcessLookupError):
-            break  # it has just exited
+        except (FileNotFoundError, ProcessLookupError, KeyError):
+            break  # it has just exited (a zombie has no VmRSS)
         accepted = stats(url)["accepted"]["user"]
         samples.append(Sample(time.monotonic() - started, accepted, rss, peak))
         time.sleep(0.2)  # the sampling period, not a wait for a condition

@@ -12,8 +12,21 @@ from typing import TypeVar
 
 import pytest
 
-from bulk_delete.api import Answer
-from bulk_delete.pacing import CATCH_UP, MARGIN, Pacer, Retrier, backoff
+from bulk_delete.api import ON_THE_WIRE, Answer
+from bulk_delete.pacing import (
+    BACKOFF,
+    CATCH_UP,
+    FLOOR,
+    MARGIN,
+    MAX_QUIET,
+    QUIET,
+    STORM,
+    THROTTLES_PER_ATTEMPT,
+    WINDOW,
+    Pacer,
+    Retrier,
+    backoff,
+)
 from bulk_delete.progress import Tally
 
 T = TypeVar("T")
@@ -102,7 +115,7 @@ async def test_sustains_at_least_97_percent_of_rate(rate: int) -> None:
 
 
 async def test_throttle_slows_to_what_june_admitted() -> None:
-    """A 429 lowers the rate to just under what June admitted in the last second."""
+    """A 429 lowers the rate to just under the starts June admitted in the second before it."""
     fake = FakeTime()
     pacer = Pacer(30, clock=fake.clock, sleep=fake.sleep)
     for _ in range(20):
@@ -110,9 +123,8 @@ async def test_throttle_slows_to_what_june_admitted() -> None:
         pacer.admitted()
     started = await fake.drive(pacer.acquire())
     pacer.throttled(started, retry_after=None)
-    admitted_last_second = 20 if fake.now - 1.0 < 1000.0 else 0
-    assert admitted_last_second  # the 20 admissions fit in under a second at 30/s
-    assert pacer.rate == pytest.approx(0.95 * 20)
+    assert started - 1.0 < 1000.0  # the 20 admitted starts fit in under a second at 30/s
+    assert pacer.rate == pytest.approx(BACKOFF * 20 * (1 + MARGIN))
 
 
 async def test_throttle_reacts_once_per_congestion() -> None:
@@ -130,12 +142,12 @@ async def test_throttle_reacts_once_per_congestion() -> None:
     assert pacer.rate < slowed
 
 
-async def test_throttle_at_most_halves() -> None:
-    """With nothing admitted lately, one 429 halves the rate rather than stopping it."""
+async def test_throttle_at_most_quarters() -> None:
+    """With nothing admitted lately, one 429 cuts the rate to a quarter rather than stopping it."""
     fake = FakeTime()
     pacer = Pacer(40, clock=fake.clock, sleep=fake.sleep)
     pacer.throttled(await fake.drive(pacer.acquire()), retry_after=0)
-    assert pacer.rate == 20
+    assert pacer.rate == 40 * FLOOR
 
 
 async def test_retry_after_pauses_every_start() -> None:
@@ -158,6 +170,128 @@ async def test_rate_creeps_back_but_never_above_max() -> None:
         await fake.drive(pacer.acquire())
         pacer.admitted()
     assert low < pacer.rate == 20
+
+
+async def test_no_burst_when_a_pause_ends() -> None:
+    """Requests that waited out a Retry-After start spaced at the new rate, not all at once."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    starts: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(10):
+            started = await pacer.acquire()
+            starts.append(started)
+            if len(starts) == 30:
+                pacer.throttled(started, retry_after=1)
+
+    await fake.drive(asyncio.gather(*(worker() for _ in range(16))))
+    after = sorted(starts[30:])
+    assert after[0] >= starts[29] + 1
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    assert min(gaps) >= (1 + MARGIN) / pacer.rate - CATCH_UP - 1e-9
+
+
+async def _hit_limit(fake: FakeTime, pacer: Pacer, starts: int) -> None:
+    """``starts`` requests as fast as the pacer allows, the last one answered 429."""
+    for _ in range(starts - 1):
+        await fake.drive(pacer.acquire())
+        pacer.admitted()
+    pacer.throttled(await fake.drive(pacer.acquire()), retry_after=0)
+
+
+async def test_quiet_spell_doubles_when_the_same_limit_is_found_again() -> None:
+    """Each 429 at the ceiling found before makes the rate wait twice as long to creep up."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    await _hit_limit(fake, pacer, 51)
+    fake.now += QUIET + 0.1
+    low = pacer.rate
+    pacer.admitted()
+    assert pacer.rate > low  # first time: creeps after QUIET
+    await _hit_limit(fake, pacer, 51)
+    low = pacer.rate
+    fake.now += QUIET + 0.1
+    pacer.admitted()
+    assert pacer.rate == low  # the same ceiling again: QUIET is not enough any more
+    fake.now += QUIET
+    pacer.admitted()
+    assert pacer.rate > low
+    for _ in range(10):
+        await _hit_limit(fake, pacer, 51)
+    low = pacer.rate
+    fake.now += MAX_QUIET + 0.1
+    pacer.admitted()
+    assert pacer.rate > low  # never waits longer than MAX_QUIET
+
+
+async def test_quiet_spell_resets_when_the_limit_moves() -> None:
+    """A 429 at a clearly different rate is a new limit: creep again after QUIET."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    await _hit_limit(fake, pacer, 51)
+    fake.now += 2  # the last second holds no starts from the first round
+    await _hit_limit(fake, pacer, 51)
+    fake.now += 2
+    await _hit_limit(fake, pacer, 21)
+    low = pacer.rate
+    fake.now += QUIET + 0.1
+    pacer.admitted()
+    assert pacer.rate > low
+
+
+async def test_window_counts_requests_by_when_they_left() -> None:
+    """A request whose bytes left late holds its place in the 1-second window from then."""
+    fake = FakeTime()
+    pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
+    await fake.drive(pacer.acquire(tracked=True))
+    fake.now += 0.5
+    left = fake.now
+    pacer.on_the_wire()  # the event loop stalled: its bytes left half a second late
+    for _ in range(9):
+        await fake.drive(pacer.acquire(tracked=True))
+        pacer.on_the_wire()
+    assert await fake.drive(pacer.acquire(tracked=True)) >= left + WINDOW
+
+
+async def test_requests_not_yet_sent_count_as_leaving_now() -> None:
+    """Admitted requests still on their way out fill the window until they leave."""
+    fake = FakeTime()
+    pacer = Pacer(5, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(5):
+        await fake.drive(pacer.acquire(tracked=True))
+
+    async def sixth() -> tuple[bool, float]:
+        waiting = asyncio.ensure_future(pacer.acquire(tracked=True))
+        await fake.sleep(3)
+        blocked = not waiting.done()
+        for _ in range(5):
+            pacer.on_the_wire()
+        return blocked, await waiting
+
+    blocked, started = await fake.drive(sixth())
+    assert blocked
+    assert started >= 1003 + WINDOW
+
+
+async def test_retrier_tells_the_pacer_when_a_request_left() -> None:
+    """Retrier.call passes ON_THE_WIRE to the client, and counts a request once either way."""
+    fake = FakeTime()
+    pacer = Pacer(2, clock=fake.clock, sleep=fake.sleep)
+    retrier = Retrier(pacer, max_attempts=1, tally=Tally(total=3))
+
+    async def stalled_send() -> Answer:
+        await fake.sleep(0.6)
+        hook = ON_THE_WIRE.get()
+        assert hook is not None
+        hook()
+        hook()  # aiohttp may report one body twice: counted once
+        return Answer(200)
+
+    await fake.drive(retrier.call(stalled_send))
+    left = fake.now
+    await fake.drive(retrier.call(Script(200)))  # no hook called: counted when it returns
+    assert await fake.drive(pacer.acquire()) >= left + WINDOW
 
 
 def test_backoff_is_capped_full_jitter() -> None:
@@ -239,3 +373,15 @@ async def test_stopping_ends_retries() -> None:
     send = Script(503, 200)
     answer, used = await call(send, stopping=True)
     assert (answer.status, used) == (503, 1)
+
+
+async def test_a_storm_that_never_ends_gives_up_after_storm_seconds() -> None:
+    """Nothing but 429s (Retry-After 30 s) for STORM seconds: the call gives up before its cap."""
+    fake = FakeTime()
+    pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
+    retrier = Retrier(pacer, max_attempts=6, tally=Tally(total=1))
+    begun = fake.now
+    answer, used = await fake.drive(retrier.call(Script(429, retry_after=30)))
+    assert answer.status == 429
+    assert used < THROTTLES_PER_ATTEMPT * 6
+    assert STORM < fake.now - begun <= STORM + 31

@@ -169,10 +169,6 @@ def echoing_rejections(june: June, tmp_path: Path, subjects: list[str]) -> list[
     return [done]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api.server_message keeps a server's error text as is; the journal (journal.Outcome.line) "
-    "and the report store it unredacted, so a June that echoes the Authorization header puts "
-    "the key in journal.tsv and report.csv: redact (logs.redact) in api.server_message"))
 def test_key_echoed_in_a_rejection_stays_out_of_journal_and_report(june: June,
                                                                    tmp_path: Path) -> None:
     """A 422 whose message quotes our Authorization header is journalled with the key redacted."""
@@ -180,10 +176,6 @@ def test_key_echoed_in_a_rejection_stays_out_of_journal_and_report(june: June,
     assert_no_leak(tmp_path, outputs)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api.server_message cuts messages at MESSAGE_CHARS before anything is redacted; a key "
-    "that straddles the cut survives as a fragment no redaction matches, in the journal, "
-    "the report and the logs: redact first, then truncate"))
 def test_key_cut_by_message_truncation_never_shows(june: June, tmp_path: Path) -> None:
     """An echoed key that straddles the 300-character message cut leaves no fragment behind."""
     long_subject = "bad" + "x" * 245  # puts the key across character 300 of June's message

@@ -1,0 +1,90 @@
+"""Adaptive rate (SPEC §8): ``--rate`` 3x above the server's real limit costs time, not IDs.
+
+    .venv/bin/python bench/adaptive.py                       # limits 50 and 200, 30 s each
+    .venv/bin/python bench/adaptive.py --limits 50 --seconds 10 --repeat 3
+
+For each real limit L it starts a sandbox with ``--rate-limit L`` (and ``--latency-ms``, 50 by
+default) in its own process and runs the real CLI with ``--rate 3L`` over ``L x seconds`` new
+IDs. It reports:
+
+* throughput / L: accepted answers per second between the first and last, from the journal's
+  timestamps, divided by L (target >= 0.8);
+* 429s as a share of all requests the sandbox served (target <= 10 %);
+* accepted / IDs: every ID must end accepted, with exit code 0 (target 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness import (
+    Figure,
+    Sandbox,
+    at_least,
+    at_most,
+    journal_times,
+    little,
+    repeat,
+    report,
+    run_cli,
+    sustained,
+    workdir,
+    write_ids,
+)
+
+NAME = "adaptive"
+OVERSHOOT = 3
+
+
+def one_case(limit: int, latency_ms: int, seconds: float) -> list[Figure]:
+    count = round(limit * seconds)
+    rate = OVERSHOOT * limit
+    concurrency = little(rate, latency_ms)
+    with workdir("adaptive") as tmp, Sandbox(rate_limit=limit, latency_ms=latency_ms) as june:
+        source = write_ids(Path(tmp) / "ids.csv", (f"a{i:08d}" for i in range(count)))
+        checkpoint = Path(tmp) / "state"
+        result, _, _ = run_cli("submit", str(source), "--api-url", june.url, "--rate", str(rate),
+                               "--concurrency", str(concurrency), checkpoint=checkpoint)
+        stats = june.stats()
+        times = journal_times(checkpoint)
+    accepted = len(times) if result.returncode == 0 else 0
+    case = f"limit {limit}, --rate {rate}, {latency_ms} ms, c {concurrency}"
+    return [
+        Figure(NAME, case, "throughput ÷ limit", [sustained(times) / limit], ">= 0.80",
+               at_least(0.8)),
+        Figure(NAME, case, "429s ÷ requests", [stats["rate_limited"] / stats["requests"]],
+               "<= 0.10", at_most(0.1), fmt="{:.3f}", lower_is_better=True),
+        Figure(NAME, case, "accepted ÷ IDs (exit 0)", [accepted / count], "= 1", at_least(1.0),
+               fmt="{:.3f}"),
+    ]
+
+
+def measure(limits: list[int], latency_ms: int, seconds: float) -> list[Figure]:
+    figures: list[Figure] = []
+    for limit in limits:
+        figures += one_case(limit, latency_ms, seconds)
+    return figures
+
+
+def figures(*, quick: bool, repeats: int) -> list[Figure]:
+    """The figures for ``bench/run_all.py``."""
+    seconds = 15.0 if quick else 30.0
+    return repeat(lambda: measure([50, 200], 50, seconds), repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limits", default="50,200", help="sandbox --rate-limit values")
+    parser.add_argument("--latency-ms", type=int, default=50, help="sandbox latency")
+    parser.add_argument("--seconds", type=float, default=30.0,
+                        help="IDs = limit x seconds, so a run lasts about this long")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    limits = [int(x) for x in args.limits.split(",") if x]
+    result = repeat(lambda: measure(limits, args.latency_ms, args.seconds), args.repeat)
+    report(f"Adaptive: --rate {OVERSHOOT}x the sandbox's --rate-limit", result, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
