@@ -54,8 +54,9 @@ CATCH_UP = 0.005
 POLL = 0.005
 #: Retry-After (or the default pause on a 429 without one) is capped at this many seconds.
 MAX_PAUSE = 60.0
-#: Rate never adapts below this many requests per second.
-MIN_RATE = 0.2
+#: Rate never adapts below this many requests per second (nor above --rate); under a
+#: slower limit, the Retry-After pause of every 429 does the rest.
+MIN_RATE = 1.0
 #: After a 429 the rate drops to this share of the rate June admitted over the last second.
 BACKOFF = 0.97
 #: One 429 never lowers the rate below this share of the rate in force.
@@ -176,7 +177,8 @@ class Pacer:
         same = self._ceiling is not None and abs(ceiling - self._ceiling) <= SAME * self._ceiling
         self._quiet = min(MAX_QUIET, 2 * self._quiet) if same else QUIET
         self._ceiling = ceiling
-        self.rate = max(MIN_RATE, FLOOR * self.rate, BACKOFF * min(self.rate, ceiling))
+        self.rate = min(self.max_rate,
+                        max(MIN_RATE, FLOOR * self.rate, BACKOFF * min(self.rate, ceiling)))
         self._epoch = self._last_change = now
 
 

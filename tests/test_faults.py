@@ -151,8 +151,8 @@ def test_a_429_storm_costs_time_not_ids(june: June, tmp_path: Path, retry_after:
 @pytest.mark.slow
 def test_a_429_storm_that_never_ends_is_exit_6(june: June, tmp_path: Path) -> None:
     """June answering nothing but 429 ends the job by itself with exit 6; a rerun completes."""
-    # Slow: every 429 halves the rate, down to one request in five seconds, and an ID gives
-    # up after four 429s per attempt (here one attempt, two IDs in flight: ~30 s).
+    # Slow: every 429 cuts the rate, down to one request a second, and an ID gives up after
+    # four 429s per attempt (here one attempt; three IDs in a row must give up).
     expected = ids(20)
     source = write_ids(tmp_path / "ids.csv", expected)
     june.configure(storm=True, retry_after="none")

@@ -385,3 +385,11 @@ async def test_a_storm_that_never_ends_gives_up_after_storm_seconds() -> None:
     assert answer.status == 429
     assert used < THROTTLES_PER_ATTEMPT * 6
     assert STORM < fake.now - begun <= STORM + 31
+
+
+async def test_slowing_down_never_goes_above_a_low_rate() -> None:
+    """With --rate below the adaptive floor, a 429 never raises the rate above --rate."""
+    fake = FakeTime()
+    pacer = Pacer(0.5, clock=fake.clock, sleep=fake.sleep)
+    pacer.throttled(await fake.drive(pacer.acquire()), retry_after=0)
+    assert pacer.rate == 0.5
