@@ -1,14 +1,15 @@
 """Every benchmark, at reduced size by default, as one Markdown table for the README.
 
-    .venv/bin/python bench/run_all.py                        # reduced sizes, 3 repeats (~11 min)
+    .venv/bin/python bench/run_all.py                        # reduced sizes, 3 repeats (~12 min)
     .venv/bin/python bench/run_all.py --full --repeat 1      # the sizes SPEC §8 names (~30 min)
     .venv/bin/python bench/run_all.py --only adaptive,peer --repeat 1
 
 Each benchmark starts its own sandbox process(es). A figure shows the range over the repeats
 (worst to best for its target), and a target counts as met only if every repeat met it. The
 machine is shared, so rerun before trusting a miss. Reduced sizes: rate accuracy 5 s per case,
-adaptive 15 s per limit, overhead 6 x 2,000 IDs per side, planning 2 million rows against 1
-million done IDs, resume 1 million journalled IDs, reconcile 20,000 records, peer 150 IDs.
+adaptive 15 s per limit, faults 20 s, overhead 6 x 2,000 IDs per side, planning 2 million rows
+against 1 million done IDs, resume 1 million journalled IDs, reconcile 20,000 records, peer
+150 IDs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import traceback
 from collections.abc import Callable
 
 import adaptive
+import faults
 import overhead
 import peer
 import plan_scale
@@ -78,6 +80,7 @@ def yardstick(*, quick: bool, repeats: int) -> list[Figure]:
 BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "rate_accuracy": rate_accuracy.figures,
     "adaptive": adaptive.figures,
+    "faults": faults.figures,
     "overhead": overhead.figures,
     "plan_scale": planning,
     "resume_cost": resume_cost.figures,
