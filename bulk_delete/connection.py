@@ -33,9 +33,13 @@ class Connection:
 
 
 @contextlib.asynccontextmanager
-async def connect(settings: Settings, *,
-                  seed: Checkpoint | None = None) -> AsyncIterator[Connection]:
-    """A client for June, or for an in-process sandbox when ``settings.sandbox``."""
+async def connect(settings: Settings, checkpoint: Checkpoint) -> AsyncIterator[Connection]:
+    """A client for June, or for an in-process sandbox when ``settings.sandbox``.
+
+    A sandbox lives only as long as its process, so each one starts with the requests that
+    earlier sandbox runs journalled in ``checkpoint``: a rerun or a later reconcile finds them
+    listed, as it would at June.
+    """
     pacer = Pacer(settings.rate)
     if not settings.sandbox:
         async with open_client(base_url=settings.api_url, kind=settings.kind,
@@ -47,8 +51,7 @@ async def connect(settings: Settings, *,
     key = secrets.token_urlsafe(16)
     config = SandboxConfig(api_key=key, start_after=2.0, finish_after=6.0)
     async with SandboxServer(config) as server:
-        if seed is not None:
-            _seed_sandbox(server, seed)
+        _seed_sandbox(server, checkpoint)
         click.echo(f"SANDBOX: requests go to a local imitation of June at {server.url}; "
                    "nothing real is deleted.", err=True)
         local = replace(settings, api_url=server.url, api_key=Secret(key), auth_style="raw")

@@ -74,7 +74,7 @@ async def submit(settings: Settings, source: Source, *, skip_existing: bool) -> 
 
     async def step(checkpoint: Checkpoint, interrupts: Interrupts) -> ExitCode:
         to_send = _planned(settings, source, checkpoint)
-        async with connect(settings) as conn:
+        async with connect(settings, checkpoint) as conn:
             return await _submit_step(conn, checkpoint, to_send, interrupts,
                                       skip_existing=skip_existing)
 
@@ -89,7 +89,7 @@ async def run(settings: Settings, source: Source, *, skip_existing: bool,
 
     async def step(checkpoint: Checkpoint, interrupts: Interrupts) -> ExitCode:
         to_send = _planned(settings, source, checkpoint)
-        async with connect(settings) as conn:
+        async with connect(settings, checkpoint) as conn:
             code = await _submit_step(conn, checkpoint, to_send, interrupts,
                                       skip_existing=skip_existing)
             if code not in (ExitCode.OK, ExitCode.ATTENTION):
@@ -111,7 +111,7 @@ async def reconcile(settings: Settings, *, checking: Checking) -> ExitCode:
             effective = replace(effective, api_url=held.api_host)
         if held.api_host == SANDBOX_HOST and not settings.sandbox:
             raise UsageError(f"{checkpoint.directory} holds a sandbox job; add --sandbox")
-        async with connect(effective, seed=checkpoint) as conn:
+        async with connect(effective, checkpoint) as conn:
             return await _reconcile_step(conn, checkpoint, checking)
 
     return await _in_checkpoint(settings, "reconcile", step, create=False)

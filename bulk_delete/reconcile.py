@@ -41,7 +41,9 @@ def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.Da
         planned = plans.collect()
         unsent = (planned.filter(pl.col("outcome") == "pending").unique("id", maintain_order=True)
                   .join(latest, on="id", how="anti"))
-        invalid = planned.filter(pl.col("outcome") == "invalid")
+        # A file read by several runs is in several plans: its invalid rows, once each.
+        invalid = (planned.filter(pl.col("outcome") == "invalid")
+                   .unique(["id", "error"], maintain_order=True))
         frames += [frame.select("id", "outcome", "error") for frame in (unsent, invalid)]
     rows = pl.concat(frames, how="diagonal_relaxed")
     server = listed.select(pl.col("subject").alias("id"), pl.col("state").alias("server_state"),

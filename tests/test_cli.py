@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tests.conftest import KEY, June, bulk_delete, cli_env, write_ids
@@ -127,6 +128,14 @@ def test_sandbox_run_over_sample_data(tmp_path: Path) -> None:
     with_sandbox = bulk_delete("reconcile", "--sandbox", env=env, cwd=REPO)
     assert with_sandbox.returncode in (0, 3), with_sandbox.stderr
     assert "accepted 196" in with_sandbox.stdout
+    # The first command again: a new sandbox that still knows what the first one was sent.
+    rerun = bulk_delete("run", "sample_data/users.csv", "--sandbox", "--rate", "200",
+                        env=env, cwd=REPO)
+    assert rerun.returncode in (0, 3), rerun.stdout + rerun.stderr
+    assert "nothing to send" in rerun.stdout
+    report = pl.read_csv(tmp_path / "state" / "report.csv", infer_schema=False)
+    assert report["outcome"].value_counts(sort=True).rows() == [("accepted", 196),
+                                                                ("invalid", 2)]
 
 
 def test_sandbox_job_and_real_job_never_share_a_checkpoint(june: June, tmp_path: Path) -> None:

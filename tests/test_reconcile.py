@@ -63,6 +63,16 @@ def test_failed_and_unsent_ids_are_pending() -> None:
     ]
 
 
+def test_a_file_read_by_two_runs_reports_its_invalid_rows_once() -> None:
+    """Each run keeps its plan: the same invalid row in two plans is one report row."""
+    twice = [("", "invalid", "empty ID at ids.csv:3"), (" ", "invalid", "empty ID at ids.csv:9")]
+    planned = plans(*twice, ("", "invalid", "empty ID at new.csv:3"), *twice)
+    rows = rows_for(journal(), {}, planned)
+    assert rows.select("id", "error").rows() == [("", "empty ID at ids.csv:3"),
+                                                 (" ", "empty ID at ids.csv:9"),
+                                                 ("", "empty ID at new.csv:3")]
+
+
 def test_overdue_after_the_deadline_only_when_not_finished() -> None:
     """Accepted more than 72 h ago and still not finished is overdue; finished never is."""
     records = journal(("old", "accepted", "200", "1", OLD, None),
