@@ -16,7 +16,7 @@ from bulk_delete.api import JuneClient, Verdict, auth_error, open_client
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, Settings
 from bulk_delete.errors import UsageError
-from bulk_delete.listing import most_advanced, read_listing
+from bulk_delete.listing import most_advanced, read_listing, top_of_listing
 from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.reconcile import REQUESTED
@@ -75,7 +75,9 @@ async def read_june_listing(conn: Connection, expected: pl.Series | None = None)
 
     Pages read side by side can miss a record that new requests pushed across a page
     boundary between two fetches; a page-by-page pass cannot (records only move down).
-    So when an ID we sent is not found, the listing is read once more, page by page.
+    So when an ID we sent is not found and page 1 changed while the pages were read, the
+    listing is read once more, page by page. When page 1 did not change, nothing arrived to
+    push records along: the IDs not found are missing, and the (slow) second pass is saved.
     """
     settings = conn.settings
     retrier = Retrier(conn.pacer, max_attempts=settings.max_attempts,
@@ -85,12 +87,22 @@ async def read_june_listing(conn: Connection, expected: pl.Series | None = None)
         return await read_listing(conn.client, retrier, kind=settings.kind,
                                   auth_style=settings.auth_style, window=window)
 
+    async def top() -> list[str]:
+        return await top_of_listing(conn.client, retrier, kind=settings.kind,
+                                    auth_style=settings.auth_style)
+
+    if expected is None or settings.concurrency == 1:
+        return await read(settings.concurrency)
+    before = await top()
     found = await read(settings.concurrency)
-    if expected is not None and settings.concurrency > 1 and not expected.is_in(
-            found["subject"].implode()).all():
-        get_logger().info("bulk_delete.listing_reread", reason="sent IDs not found")
-        found = most_advanced(pl.concat([found, await read(1)]))
-    return found
+    if expected.is_in(found["subject"].implode()).all():
+        return found
+    if await top() == before:
+        get_logger().info("bulk_delete.listing_stable",
+                          detail="page 1 did not change while the listing was read")
+        return found
+    get_logger().info("bulk_delete.listing_reread", reason="sent IDs not found")
+    return most_advanced(pl.concat([found, await read(1)]))
 
 
 async def preflight(conn: Connection) -> None:

@@ -189,6 +189,13 @@ async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
     return most_advanced(pl.concat([*found, as_frame(held)]))
 
 
+async def top_of_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
+                         auth_style: AuthStyle) -> list[str]:
+    """The subjects on page 1, in order: what changes first when requests arrive."""
+    page = await _fetch(client, retrier, 1, kind, auth_style)
+    return [record.subject for record in page.records]
+
+
 async def _fetch(client: JuneClient, retrier: Retrier, number: int, kind: Kind,
                  auth_style: AuthStyle) -> Page:
     answer, attempts = await retrier.call(lambda: client.list_page(number))

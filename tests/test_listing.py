@@ -230,3 +230,29 @@ async def test_concurrent_pages_can_miss_what_a_reread_finds(serve: Serve,
     report = pl.read_csv(tmp_path / "state" / "report.csv")
     assert report.filter(pl.col("server_state") == "missing").height == 0
     assert code == 0
+
+
+async def test_a_stable_listing_is_not_read_twice(serve: Serve, tmp_path: Path) -> None:
+    """An ID June does not list, while nothing new arrives: missing, without a second pass."""
+    listed = [f"u{i:03d}" for i in range(95)]
+    asked: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page"])
+        asked.append(number)
+        chunk = listed[(number - 1) * 10:number * 10]
+        return web.json_response({"data": [{"user_id": s, "state": "finished"} for s in chunk]})
+
+    url = await serve(handler)
+    with Checkpoint.open(tmp_path / "state", kind="user", api_host=url, create=True) as cp:
+        for subject in [*listed, "gone"]:
+            cp.journal().append(Outcome(subject, "accepted", 200, 1))
+    settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
+                        "concurrency": 8}, env={"JUNE_API_KEY": "k"}, explicit=["api_url"])
+    code = await job.reconcile(settings, checking=job.Checking())
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    assert report.filter(pl.col("server_state") == "missing")["id"].to_list() == ["gone"]
+    assert code == 4
+    # page 1 before, in and after the read; every other page once (a window reads past the end)
+    assert asked.count(1) == 3
+    assert all(asked.count(number) == 1 for number in range(2, 12))
