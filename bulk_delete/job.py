@@ -56,7 +56,8 @@ def dry_run(settings: Settings, source: Source) -> ExitCode:
     if manifest is not None and manifest.kind != settings.kind:
         raise UsageError(f"{settings.checkpoint_dir} belongs to a {manifest.kind} job, "
                          f"not {settings.kind}")
-    done = journal.read(settings.checkpoint_dir / journal.NAME, final_only=True)["id"]
+    done = journal.read(settings.checkpoint_dir / journal.NAME, final_only=True,
+                        columns=["id"])["id"]
     the_plan = _plan(settings, source, done)
     field = f"{settings.kind}_id"
     shown = the_plan.to_send.head(DRY_RUN_SHOWN).to_list()
@@ -197,7 +198,7 @@ def _this_shard(the_plan: plan.Plan, index: int, count: int, *, rate: float) -> 
 
 def _planned(settings: Settings, source: Source, checkpoint: Checkpoint) -> pl.Series:
     """The IDs to send, after the plan is printed and kept for the report."""
-    done = journal.read(checkpoint.journal_path, final_only=True)["id"]
+    done = journal.read(checkpoint.journal_path, final_only=True, columns=["id"])["id"]
     the_plan = _plan(settings, source, done)
     checkpoint.save_plan(the_plan.for_report())
     return the_plan.to_send

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from bulk_delete.checkpoint import Checkpoint, read_manifest
 from bulk_delete.errors import CheckpointError
-from bulk_delete.journal import HEADER, Journal, Outcome, read, repair_torn_tail, utc_now
+from bulk_delete.journal import (
+    COLUMNS,
+    HEADER,
+    Journal,
+    Outcome,
+    read,
+    repair_torn_tail,
+    utc_now,
+)
 
 IDS = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\t\n\r\x0b\x0c"),
@@ -55,6 +63,8 @@ def test_final_only_leaves_out_failed(tmp_path: Path) -> None:
     write(path, [Outcome("a", "accepted", 200, 1), Outcome("b", "failed", 503, 6),
                  Outcome("c", "rejected", 404, 1)])
     assert read(path, final_only=True)["id"].to_list() == ["a", "c"]
+    assert read(path, final_only=True, columns=["id"]).to_dict(as_series=False) == {
+        "id": ["a", "c"]}
 
 
 def test_utc_now_is_iso_with_milliseconds() -> None:
@@ -131,15 +141,18 @@ def test_reading_ignores_a_line_being_written(tmp_path: Path) -> None:
     b"\xff\xfe\taccepted\t200\t1\t2026-01-01T00:00:00Z\t\n",
     b"\n",
 ])
-def test_corruption_before_the_end_is_an_error(tmp_path: Path, bad_line: bytes) -> None:
-    """A bad line that is not the torn tail stops the job and names its line number."""
+@pytest.mark.parametrize("columns", [COLUMNS, ["id"]], ids=["all columns", "IDs only"])
+def test_corruption_before_the_end_is_an_error(tmp_path: Path, bad_line: bytes,
+                                               columns: list[str]) -> None:
+    """A bad line that is not the torn tail stops the job and names its line number, also
+    when only the IDs are read (as planning does)."""
     path = tmp_path / "journal.tsv"
     write(path, [Outcome("a", "accepted", 200, 1)])
     with path.open("ab") as f:
         f.write(bad_line)
     write(path, [Outcome("b", "accepted", 200, 1)])
     with pytest.raises(CheckpointError, match=r"line 3 is corrupt"):
-        read(path)
+        read(path, final_only=True, columns=columns)
 
 
 def test_foreign_file_is_refused(tmp_path: Path) -> None:
