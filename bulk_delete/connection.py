@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -11,7 +12,7 @@ from datetime import datetime
 import click
 import polars as pl
 
-from bulk_delete import journal, progress
+from bulk_delete import journal, progress, shards
 from bulk_delete.api import JuneClient, Verdict, auth_error, open_client
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, Settings
@@ -83,9 +84,13 @@ async def read_june_listing(conn: Connection, expected: pl.Series | None = None)
     retrier = Retrier(conn.pacer, max_attempts=settings.max_attempts,
                       tally=progress.Tally(total=0))
 
+    # A shard reads every page but keeps only its own IDs' records (a 1/N share of memory).
+    keep = None if settings.shard is None else functools.partial(
+        shards.in_shard, index=settings.shard[0], count=settings.shard[1])
+
     async def read(window: int) -> pl.DataFrame:
         return await read_listing(conn.client, retrier, kind=settings.kind,
-                                  auth_style=settings.auth_style, window=window)
+                                  auth_style=settings.auth_style, window=window, keep=keep)
 
     async def top() -> list[str]:
         return await top_of_listing(conn.client, retrier, kind=settings.kind,

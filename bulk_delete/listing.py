@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,14 +149,20 @@ def most_advanced(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
-                       auth_style: AuthStyle, window: int) -> pl.DataFrame:
-    """Every subject June lists, with its most advanced state.
+                       auth_style: AuthStyle, window: int,
+                       keep: Callable[[pl.Series], pl.Series] | None = None) -> pl.DataFrame:
+    """Every subject June lists (or those the ``keep`` mask selects), in its most advanced state.
 
     Reads the unfiltered listing (a record never moves out of it as June works):
     page 1 alone, then up to ``window`` pages in flight, the next one started as
     soon as the oldest answers, all through the shared pacer; pages are taken in
     order, so the stop rules see them as a page-by-page reader would.
     """
+
+    def condense(records: list[Record]) -> pl.DataFrame:
+        frame = as_frame(records)
+        return frame if keep is None else frame.filter(keep(frame["subject"]))
+
     found: list[pl.DataFrame] = []
     held: list[Record] = []
     previous: list[Record] | None = None
@@ -178,7 +185,7 @@ async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
                 break
             previous = page.records
             if len(held) >= CONDENSE:
-                found.append(as_frame(held))
+                found.append(condense(held))
                 held = []
         else:
             get_logger().warning("bulk_delete.listing_capped", pages=MAX_PAGES)
@@ -186,7 +193,7 @@ async def read_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,
         for task in flight.values():
             task.cancel()  # pages past the end (or after an error) are not wanted
     # Records are condensed as they arrive: millions never live as Python objects at once.
-    return most_advanced(pl.concat([*found, as_frame(held)]))
+    return most_advanced(pl.concat([*found, condense(held)]))
 
 
 async def top_of_listing(client: JuneClient, retrier: Retrier, *, kind: Kind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from bulk_delete.listing import ListingShapeError, Record, as_frame, parse_page,
 from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer, Retrier
 from bulk_delete.progress import Tally
+from bulk_delete.shards import in_shard
 from tests.conftest import Serve
 
 RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
@@ -256,3 +258,26 @@ async def test_a_stable_listing_is_not_read_twice(serve: Serve, tmp_path: Path) 
     # page 1 before, in and after the read; every other page once (a window reads past the end)
     assert asked.count(1) == 3
     assert all(asked.count(number) == 1 for number in range(2, 12))
+
+
+async def test_a_shard_keeps_only_its_own_records(serve: Serve) -> None:
+    """With a keep mask (a shard's), only those subjects stay, from every page."""
+    subjects = [f"u{i:03d}" for i in range(120)]
+    pages = pages_of(subjects, 7)
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page"])
+        return web.json_response(pages[number - 1] if number <= len(pages) else [])
+
+    retrier = Retrier(Pacer(1000), max_attempts=2, tally=Tally(total=0))
+    url = await serve(handler)
+    found = {}
+    for index in (1, 2, 3):
+        async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
+                               request_timeout=5, concurrency=8) as client:
+            found[index] = await read_listing(
+                client, retrier, kind="user", auth_style="raw", window=4,
+                keep=functools.partial(in_shard, index=index, count=3))
+    assert sorted(s for frame in found.values() for s in frame["subject"]) == subjects
+    for index, frame in found.items():
+        assert in_shard(frame["subject"], index, 3).all()
