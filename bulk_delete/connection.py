@@ -13,10 +13,10 @@ import click
 import polars as pl
 
 from bulk_delete import journal, progress, shards
-from bulk_delete.api import JuneClient, Verdict, auth_error, open_client
+from bulk_delete.api import JuneClient, open_client
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, Settings
-from bulk_delete.errors import UsageError
+from bulk_delete.errors import ApiUnavailable
 from bulk_delete.listing import most_advanced, read_listing, top_of_listing
 from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer, Retrier
@@ -115,12 +115,11 @@ async def preflight(conn: Connection) -> None:
 
     A wrong --api-url path would otherwise answer 404 to every deletion, and 404 is final
     for an ID: the whole list would be journalled as rejected. Only those two answers
-    matter here; any other (even a failure) leaves the deletions to speak for themselves.
+    (AuthError, UsageError) matter here; any other failure leaves the deletions to speak
+    for themselves.
     """
     settings = conn.settings
     retrier = Retrier(conn.pacer, max_attempts=1, tally=progress.Tally(total=0))
-    answer, _ = await retrier.call(lambda: conn.client.list_page(1))
-    if answer.verdict is Verdict.AUTH:
-        raise auth_error(answer, settings.auth_style)
-    if answer.status == 404:
-        raise UsageError(f"{conn.client.listing_url} answered 404 Not Found: check --api-url")
+    with contextlib.suppress(ApiUnavailable):
+        await top_of_listing(conn.client, retrier, kind=settings.kind,
+                             auth_style=settings.auth_style)
