@@ -53,7 +53,8 @@ from bulk_delete.config import Secret
 from bulk_delete.journal import Journal
 from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer
-from bulk_delete.progress import Tally, shown
+from bulk_delete.present import View
+from bulk_delete.progress import Tally
 from bulk_delete.submit import Submitter
 
 NAME = "client overhead"
@@ -79,7 +80,7 @@ async def with_tool(url: str, ids: list[str], concurrency: int) -> tuple[float, 
                                request_timeout=TIMEOUT, concurrency=concurrency) as client:
             submitter = Submitter(client, Pacer(RATE), journal, concurrency=concurrency,
                                   max_attempts=6, tally=tally)
-            async with shown(tally, "json"):
+            async with View("json").sending(tally):
                 await submitter.run(iter(ids))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         journal.close()

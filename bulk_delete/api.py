@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from enum import Enum, auto
+from typing import Any, Protocol
 
 import aiohttp
 import aiohttp.payload
@@ -41,11 +41,11 @@ ON_THE_WIRE: ContextVar[Callable[[], None] | None] = ContextVar("bulk_delete_on_
 class Verdict(Enum):
     """What an answer means for the ID and for the job."""
 
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    AUTH = "auth"
-    THROTTLED = "throttled"
-    TRANSIENT = "transient"
+    ACCEPTED = auto()
+    REJECTED = auto()
+    AUTH = auto()
+    THROTTLED = auto()
+    TRANSIENT = auto()
 
 
 def verdict(status: int | None) -> Verdict:  # noqa: PLR0911 - one return per class of status
@@ -133,23 +133,54 @@ def server_message(body: bytes) -> str:
     return flat[:MESSAGE_CHARS]
 
 
+def deletion_url(base_url: str, kind: Kind) -> str:
+    """Where a deletion request for one ``kind`` is POSTed."""
+    return f"{base_url}{PREFIX}/{kind}_deletion_request"
+
+
+def listing_url(base_url: str, kind: Kind) -> str:
+    """Where June lists the deletion requests of one ``kind``."""
+    return f"{base_url}{PREFIX}/{kind}_deletion_requests"
+
+
+def deletion_body(kind: Kind, subject: str) -> bytes:
+    """The JSON body of a deletion request: ``{"user_id": "..."}``.
+
+    Built from its pieces: ``json.dumps`` of the whole dict costs ten times as much,
+    and every ID pays it.
+    """
+    return f'{{"{kind}_id": '.encode() + json.dumps(subject).encode() + b"}"
+
+
+class Client(Protocol):
+    """What the rest of the tool asks of June; :class:`JuneClient` is the real one."""
+
+    #: The listing's URL, for messages.
+    listing_url: str
+
+    async def request_deletion(self, subject: str) -> Answer:
+        """POST one deletion request for ``subject``."""
+        ...
+
+    async def list_page(self, page: int) -> Answer:
+        """GET one page of the unfiltered listing."""
+        ...
+
+
 class JuneClient:
     """Requests to one June API with one key, over one aiohttp session."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind) -> None:
         self._session = session
         self._kind = kind
-        #: A POST body is this, the ID as a JSON string, and ``}``: ``json.dumps`` of the whole
-        #: dict costs ten times as much, and every ID pays it.
-        self._body_start = f'{{"{kind}_id": '.encode()
-        self._post_url = f"{base_url}{PREFIX}/{kind}_deletion_request"
-        self.listing_url = f"{base_url}{PREFIX}/{kind}_deletion_requests"
+        self._post_url = deletion_url(base_url, kind)
+        self.listing_url = listing_url(base_url, kind)
 
     async def request_deletion(self, subject: str) -> Answer:
         """POST one deletion request for ``subject``."""
-        body = self._body_start + json.dumps(subject).encode() + b"}"
         return await self._call("POST", self._post_url,
-                                data=_Body(body, content_type="application/json"))
+                                data=_Body(deletion_body(self._kind, subject),
+                                           content_type="application/json"))
 
     async def list_page(self, page: int) -> Answer:
         """GET one page of the unfiltered listing (records move between state lists)."""

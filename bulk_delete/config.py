@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -84,6 +84,28 @@ class Settings:
                 "to a file holding it"
             )
         return self.api_key
+
+
+def claims(settings: Settings, *, create: bool) -> tuple[Kind | None, str | None]:
+    """The kind and API host a command holds a checkpoint's manifest to; None takes the manifest's.
+
+    submit and run create jobs, so they insist on theirs, defaults too; reconcile and
+    status insist only on what the user set.
+    """
+    explicit = settings.explicit | ({"kind", "api_url"} if create else set())
+    kind = settings.kind if "kind" in explicit else None
+    host = settings.api_host if "api_url" in explicit or settings.sandbox else None
+    return kind, host
+
+
+def for_job(settings: Settings, *, kind: Kind, api_host: str, directory: Path) -> Settings:
+    """The settings for working on an existing job: its kind, and its API unless one is given."""
+    if api_host == SANDBOX_HOST and not settings.sandbox:
+        raise UsageError(f"{directory} holds a sandbox job; add --sandbox")
+    effective = replace(settings, kind=kind)
+    if "api_url" not in settings.explicit and api_host != SANDBOX_HOST:
+        effective = replace(effective, api_url=api_host)
+    return effective
 
 
 def is_loopback(host: str) -> bool:

@@ -21,37 +21,26 @@ Decisions a reader cannot see in the code:
 from __future__ import annotations
 
 import codecs
-import csv
 import glob
-import gzip
-import io
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import polars as pl
 
+from bulk_delete import csv_files
+from bulk_delete.columns import Layout, Unreadable, pick_column
 from bulk_delete.config import Kind
 from bulk_delete.errors import InputError
 
-#: Bytes read from the start of a file to tell its format and CSV delimiter.
-SNIFF_BYTES = 1 << 20
-#: CSV records that must agree on the delimiter.
-SNIFF_RECORDS = 50
-#: Candidate CSV delimiters; on a tie the earlier one wins.
-DELIMITERS = ",\t;|"
 #: Floats are exact integers up to here; beyond it, neighbouring IDs share one float.
 MAX_EXACT_FLOAT = 2**53
-#: At most this many column names are listed in an error.
-LISTED_COLUMNS = 20
 
 _CONTROL = r"[\x00-\x1f\x7f-\x9f]"
 _GLOB_CHARS = re.compile(r"[*?[]")
-#: polars renames a repeated header name ``id`` to ``id_duplicated_0``.
-_POLARS_DUPLICATE = re.compile(r"_duplicated_\d+$")
 
 
 class InputIds(NamedTuple):
@@ -63,17 +52,6 @@ class InputIds(NamedTuple):
     ids: pl.DataFrame
     #: The files read, globs expanded, each file once, in the order given.
     files: tuple[Path, ...]
-
-
-@dataclass(frozen=True)
-class _Layout:
-    kind: Kind
-    column: str | None
-    has_header: bool
-
-
-class _Unreadable(Exception):
-    """A file cannot be read as documented; the message says why, without the path."""
 
 
 def read_ids(
@@ -90,7 +68,7 @@ def read_ids(
     file without a header the first column (named ``column_1``, ``column_2``, ...).
     """
     files = _resolve(inputs)
-    layout = _Layout(kind, column, has_header)
+    layout = Layout(kind, column, has_header)
     frames = [_read_file(path, layout, index) for index, path in enumerate(files)]
     return InputIds(pl.concat(frames), files)
 
@@ -121,11 +99,11 @@ def _expand(item: str) -> list[Path]:
     return files
 
 
-def _read_file(path: Path, layout: _Layout, index: int) -> pl.DataFrame:
+def _read_file(path: Path, layout: Layout, index: int) -> pl.DataFrame:
     """One file's rows of :class:`InputIds`; any failure is an InputError naming the file."""
     try:
         return _validate(_scan(path, layout), index)
-    except _Unreadable as exc:
+    except Unreadable as exc:
         reason = str(exc)
     except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error) as exc:
         reason = f"cannot read it: {_reason(exc)}"
@@ -153,7 +131,7 @@ def _validate(frame: pl.LazyFrame, index: int) -> pl.DataFrame:
     )
     ragged = rows.filter("ragged")
     if ragged.height:
-        raise _Unreadable(
+        raise Unreadable(
             f"line {ragged['line'][0]} has more fields than the header, so its columns may be "
             "shifted: is a delimiter inside an unquoted value?"
         )
@@ -167,105 +145,23 @@ def _reason(exc: BaseException) -> str:
     return lines[0][:200]
 
 
-def _scan(path: Path, layout: _Layout) -> pl.LazyFrame:
-    head, at_eof = _head(path)
+def _scan(path: Path, layout: Layout) -> pl.LazyFrame:
+    head, at_eof = csv_files.first_bytes(path)
     if at_eof and not head.removeprefix(codecs.BOM_UTF8).strip():
         return pl.LazyFrame(schema={"line": pl.UInt32, "raw": pl.String, "ragged": pl.Boolean})
     if head.startswith(b"PAR1"):
         return _scan_parquet(path, layout)
     if path.suffix.lower() in (".parquet", ".pq"):
-        raise _Unreadable("not a Parquet file: it does not start with PAR1")
-    return _scan_csv(path, _sample(_text(head, at_eof), at_eof), layout)
+        raise Unreadable("not a Parquet file: it does not start with PAR1")
+    return csv_files.scan_csv(path, head, at_eof, layout)
 
 
-def _head(path: Path) -> tuple[bytes, bool]:
-    """The first bytes of the file, decompressed if it is gzip, and whether that is all of it."""
-    with path.open("rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw) if compressed else raw
-        head = stream.read(SNIFF_BYTES + 1)
-    return head[:SNIFF_BYTES], len(head) <= SNIFF_BYTES
-
-
-def _text(head: bytes, at_eof: bool) -> str:
-    """The sample as text, without a BOM; a file that is not UTF-8 text is refused here."""
-    if b"\x00" in head:
-        raise _Unreadable("holds NUL bytes: binary data or UTF-16, not a UTF-8 CSV or Parquet file")
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=at_eof)
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(f"not UTF-8 text (bad byte at offset {exc.start})") from exc
-    if "\n" not in text and "\r" in text:
-        raise _Unreadable("lines end in a bare CR (old Mac style); save it with LF or CRLF")
-    if not at_eof and "\n" not in text:
-        raise _Unreadable(f"no line break in the first {SNIFF_BYTES >> 20} MiB: not a CSV file")
-    return text.removeprefix("\ufeff")
-
-
-def sniff_delimiter(sample: str) -> str:
-    """The delimiter of a CSV sample, counting only outside quotes.
-
-    The winner splits the first record (the header, usually) and keeps the same field count in
-    every sampled record; failing that, it splits the first record the most; when none splits
-    it, the file has one column and the answer is a comma. In a file without a header, a
-    candidate that appears equally often on every line is therefore taken as the delimiter.
-    """
-    widths = {delimiter: _field_counts(sample, delimiter) for delimiter in DELIMITERS}
-    splitting = [d for d in DELIMITERS if widths[d] and widths[d][0] > 1]
-    steady = [d for d in splitting if len(set(widths[d])) == 1]
-    return max(steady or splitting, key=lambda d: widths[d][0], default=",")
-
-
-def _field_counts(sample: str, delimiter: str) -> list[int]:
-    try:
-        return [len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row]
-    except csv.Error as exc:
-        raise _Unreadable(f"not CSV: {exc}") from exc
-
-
-def _sample(text: str, at_eof: bool) -> str:
-    """Whole records from the start of the text, at most ``SNIFF_RECORDS`` lines."""
-    if not at_eof:
-        text = text[: text.rindex("\n")]
-    return "\n".join(text.split("\n", SNIFF_RECORDS)[:SNIFF_RECORDS])
-
-
-def _scan_csv(path: Path, sample: str, layout: _Layout) -> pl.LazyFrame:
-    """The ID column by position, and whether a row has more fields than the header.
-
-    Reading one column, polars does not notice such rows, yet a stray delimiter before the ID
-    column shifts a wrong value into it. So the file is read with one column more than the
-    header has, which is null unless the row is too long.
-    """
-    options: dict[str, Any] = {"separator": sniff_delimiter(sample), "glob": False}
-    header = pl.scan_csv(path, has_header=layout.has_header, infer_schema=False, **options)
-    names = header.collect_schema().names()
-    if layout.has_header:
-        shown = [_POLARS_DUPLICATE.sub("", name.strip()).strip() for name in names]
-    else:
-        shown = [f"column_{position}" for position in range(1, len(names) + 1)]
-    index = _pick_column(shown, layout)
-    schema = {f"c{position}": pl.String for position in range(len(names) + 1)}
-    rows = pl.scan_csv(
-        path,
-        has_header=False,
-        skip_rows=int(layout.has_header),
-        schema=schema,
-        missing_columns="insert",
-        **options,
-    )
-    return rows.select(
-        raw=f"c{index}", ragged=pl.col(f"c{len(names)}").is_not_null()
-    ).with_row_index("line", offset=1 + int(layout.has_header))
-
-
-def _scan_parquet(path: Path, layout: _Layout) -> pl.LazyFrame:
+def _scan_parquet(path: Path, layout: Layout) -> pl.LazyFrame:
     frame = pl.scan_parquet(path, glob=False, hive_partitioning=False)
     schema = frame.collect_schema()
     names = schema.names()
     with_names = replace(layout, has_header=True)  # --no-header is about CSV
-    name = names[_pick_column([name.strip() for name in names], with_names)]
+    name = names[pick_column([name.strip() for name in names], with_names)]
     rows = frame.select(raw=pl.col(name), ragged=False).with_row_index("line", offset=1)
     return _as_text(rows, schema[name])
 
@@ -277,7 +173,7 @@ def _as_text(frame: pl.LazyFrame, dtype: pl.DataType) -> pl.LazyFrame:
         return frame.with_columns(pl.col("raw").cast(pl.String))
     if dtype.is_float():
         return _whole_floats(frame.collect(engine="streaming")).lazy()
-    raise _Unreadable(f"the ID column has type {dtype}; IDs must be text or whole numbers")
+    raise Unreadable(f"the ID column has type {dtype}; IDs must be text or whole numbers")
 
 
 def _whole_floats(frame: pl.DataFrame) -> pl.DataFrame:
@@ -285,51 +181,10 @@ def _whole_floats(frame: pl.DataFrame) -> pl.DataFrame:
     raw = pl.col("raw")
     broken = frame.filter(raw.is_not_nan() & ((raw % 1 != 0) | (raw.abs() > MAX_EXACT_FLOAT)))
     if broken.height:
-        raise _Unreadable(
+        raise Unreadable(
             f"the ID column holds floats that are not whole numbers up to 2**53 (first at row "
             f"{broken['line'][0]}): such IDs were rounded or mangled; export them as text"
         )
     return frame.with_columns(raw.fill_nan(None).cast(pl.Int64).cast(pl.String))
 
 
-def _pick_column(names: list[str], layout: _Layout) -> int:
-    """The position of the ID column among the (trimmed) column names."""
-    if layout.column is not None:
-        return _named_column(names, layout.column)
-    if not layout.has_header:
-        return 0
-    for wanted in (f"{layout.kind}_id", "id"):
-        found = _match(names, wanted)
-        if found is not None:
-            return found
-    if len(names) == 1:
-        return 0
-    raise _Unreadable(
-        f"no {layout.kind}_id or id column and more than one column; choose one with --column "
-        f"(columns: {_listing(names)})"
-    )
-
-
-def _named_column(names: list[str], column: str) -> int:
-    found = _match(names, column.strip())
-    if found is not None:
-        return found
-    if column.isdigit() and 1 <= int(column) <= len(names):
-        return int(column) - 1
-    raise _Unreadable(f"no column {column!r} (columns: {_listing(names)})")
-
-
-def _match(names: list[str], wanted: str) -> int | None:
-    """The one column named ``wanted``, or else the one named so ignoring case."""
-    hits = [position for position, name in enumerate(names) if name == wanted]
-    if not hits:
-        folded = wanted.casefold()
-        hits = [position for position, name in enumerate(names) if name.casefold() == folded]
-    if len(hits) > 1:
-        raise _Unreadable(f"{len(hits)} columns are named {wanted!r}; choose one by position")
-    return hits[0] if hits else None
-
-
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:LISTED_COLUMNS])
-    return shown if len(names) <= LISTED_COLUMNS else f"{shown}, ... {len(names)} in all"

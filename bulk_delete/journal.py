@@ -1,27 +1,26 @@
 """The journal: one line per ID outcome, appended as each answer arrives.
 
 It is the source of truth for resume and for the report. Each outcome goes to
-the kernel with one ``write(2)`` the moment its answer arrives, so ``kill -9``
-loses at most the requests still in flight; ``fsync`` runs in groups (every
-``SYNC_INTERVAL``) to bound what a power loss can cost. A torn last line is
-cut off on open; a bad line anywhere else stops the job.
+the kernel the moment its answer arrives (appendlog.py), so ``kill -9`` loses at
+most the requests still in flight. A torn last line is cut off on open; a bad
+line anywhere else stops the job.
 
-The format is tab-separated text with a header line, read back by polars in
-well under a second for millions of lines. IDs never hold tabs or line breaks
-(such IDs are invalid input), and messages are flattened to one line::
+The outcome words are defined here and nowhere else. The format is tab-separated
+text with a header line, read back by polars in well under a second for millions
+of lines. IDs never hold tabs or line breaks (such IDs are invalid input), and
+messages are flattened to one line::
 
     id  outcome  http_status  attempts  at  error
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,18 +28,29 @@ from typing import BinaryIO
 
 import polars as pl
 
+from bulk_delete.appendlog import AppendLog
 from bulk_delete.errors import CheckpointError
-from bulk_delete.logs import get_logger
 
 #: The journal's file name in a checkpoint directory.
 NAME = "journal.tsv"
 COLUMNS = ("id", "outcome", "http_status", "attempts", "at", "error")
 HEADER = "\t".join(COLUMNS) + "\n"
-#: Outcomes that end an ID's story: a rerun never sends these again.
-FINAL = ("accepted", "rejected", "already_requested")
+#: June answered 2xx: it holds a deletion request for the ID.
+ACCEPTED = "accepted"
+#: June already held a request for the ID (its listing showed it, or it said so).
+ALREADY_REQUESTED = "already_requested"
+#: June refused the ID for good (400, 404, 422...): recorded with its message, never retried.
+REJECTED = "rejected"
 #: Transient failures outlasted the retries: a rerun sends the ID again.
 FAILED = "failed"
-SYNC_INTERVAL = 0.1
+#: Outcomes that end an ID's story: a rerun never sends these again.
+FINAL = (ACCEPTED, REJECTED, ALREADY_REQUESTED)
+#: Outcomes for which June should hold a deletion request.
+REQUESTED = (ACCEPTED, ALREADY_REQUESTED)
+#: Report outcomes of IDs with no final journal line: not sent yet, or gave up (FAILED).
+PENDING = "pending"
+#: Report outcome of an input row that holds no usable ID; never sent, never journalled.
+INVALID = "invalid"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -78,109 +88,31 @@ class Outcome:
 
 
 class Journal:
-    """An append-only journal file; open it with :meth:`open`, then :meth:`append` outcomes."""
+    """The outcome journal of a checkpoint, open for appending."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._dirty = False
+    def __init__(self, log: AppendLog) -> None:
+        self._log = log
+        self.path = log.path
 
     @classmethod
     def open(cls, path: Path) -> Journal:
         """Create or repair the file, then open it for appending (owner-only)."""
-        journal = cls(path)
-        try:
-            repair_torn_tail(path)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            if os.fstat(fd).st_size == 0:
-                os.write(fd, HEADER.encode())
-                os.fsync(fd)
-        except OSError as exc:
-            raise CheckpointError(f"cannot open journal {path}: {exc.strerror}") from None
-        journal._fd = fd
-        return journal
+        return cls(AppendLog.open(path, HEADER.encode(), label="journal"))
 
     def append(self, outcome: Outcome) -> None:
         """Hand one outcome to the kernel now; a failed write stops the job."""
-        if self._fd is None:
-            raise CheckpointError(f"journal {self.path} is closed after an earlier write error")
-        data = outcome.line()
-        try:
-            written = os.write(self._fd, data)
-        except OSError as exc:
-            self._fail()
-            raise CheckpointError(f"cannot write journal {self.path}: {exc.strerror}") from None
-        if written != len(data):
-            self._fail()
-            raise CheckpointError(f"cannot write journal {self.path}: short write (disk full?)")
-        self._dirty = True
+        self._log.append(outcome.line())
 
     async def sync(self) -> None:
-        """fsync what was appended since the last sync, off the event loop."""
-        if self._fd is None or not self._dirty:
-            return
-        self._dirty = False
-        try:
-            await asyncio.to_thread(os.fsync, self._fd)
-        except OSError as exc:
-            self._fail()
-            raise CheckpointError(f"cannot fsync journal {self.path}: {exc.strerror}") from None
+        """fsync what was appended since the last sync."""
+        await self._log.sync()
 
-    @contextlib.asynccontextmanager
-    async def syncing(self) -> AsyncIterator[None]:
-        """fsync every SYNC_INTERVAL while the block runs, and once more at its end."""
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(SYNC_INTERVAL)
-                await self.sync()
-
-        task = asyncio.create_task(loop())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await self.sync()
+    def syncing(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """fsync in groups while the block runs, and once more at its end."""
+        return self._log.syncing()
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def _fail(self) -> None:
-        """Stop appending for good: after a failed write the file's end is unknown."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def repair_torn_tail(path: Path) -> int:
-    """Cut a last line that has no newline (a write cut short by a crash); returns bytes cut."""
-    try:
-        with path.open("r+b") as f:
-            size = f.seek(0, os.SEEK_END)
-            if size == 0:
-                return 0
-            end = size
-            while end > 0:
-                start = max(0, end - 65536)
-                f.seek(start)
-                chunk = f.read(end - start)
-                if start + len(chunk) == size and chunk.endswith(b"\n"):
-                    return 0
-                newline = chunk.rfind(b"\n")
-                if newline >= 0:
-                    end = start + newline + 1
-                    break
-                end = start
-            f.truncate(end)
-    except FileNotFoundError:
-        return 0
-    get_logger().warning("bulk_delete.journal_repaired", path=str(path), bytes_cut=size - end)
-    return size - end
+        self._log.close()
 
 
 def _scan(path: Path) -> pl.LazyFrame:

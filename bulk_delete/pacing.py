@@ -3,14 +3,14 @@
 Two rules together:
 
 * **Spacing** (a token bucket of one token, GCRA): starts are at least
-  ``(1 + MARGIN) / rate`` apart, so the load is smooth, with no burst of a whole
+  ``(1 + margin) / rate`` apart, so the load is smooth, with no burst of a whole
   second at start-up (aiolimiter's default bucket starts full).
 * **Window**: a log of the last ``floor(max_rate)`` starts; a request waits until
-  the oldest is more than ``WINDOW`` seconds old. This is the promise: never more
+  the oldest is more than ``window`` seconds old. This is the promise: never more
   than ``--rate`` starts in any 1-second window, even after the event loop stalls
   and several late starts would otherwise bunch up.
 * **On the wire**: the same window over the moments requests really left (the
-  Retrier learns them through ``api.ON_THE_WIRE``); one admitted but not yet
+  retrier learns them through ``api.ON_THE_WIRE``); one admitted but not yet
   written counts as leaving now. A request admitted just before the process
   stalls (a garbage collection, a busy machine; aiohttp on Python 3.11 writes a
   POST body a loop turn later) leaves after the stall, and is counted then, so
@@ -20,69 +20,89 @@ Two rules together:
 The margins let requests arrive at a server's sliding-window limiter up to ~15 ms
 late or early (network and scheduling jitter) without crossing it.
 
-On 429 (once per congestion epoch) the rate drops to BACKOFF times what June
+On 429 (once per congestion epoch) the rate drops to ``backoff`` times what June
 admitted: the starts of the second before the refused one, which a 1-second
 limit of L lets be L. Every start, including those already waiting for a slot,
 waits out Retry-After and then queues up spaced again, so a pause never ends in
 a burst. After a quiet spell the rate creeps back up towards ``--rate``; each
-429 that finds the same ceiling again doubles the quiet spell (up to MAX_QUIET),
+429 that finds the same ceiling again doubles the quiet spell (up to ``max_quiet``),
 so a job held by a fixed limit probes it rarely, while a limit that moves is
-found again within QUIET seconds. Against ``--rate`` 3x a sandbox limit this
+found again within ``quiet`` seconds. Against ``--rate`` 3x a sandbox limit this
 keeps ~87 % of the limit over 20 s and ~92 % over a minute, with < 1 % 429s
-(bench/adaptive.py).
+(bench/adaptive.py). Every number named here is a field of :class:`Tuning`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from bulk_delete.api import ON_THE_WIRE, Answer, Verdict
-from bulk_delete.progress import Tally
 
-#: Spacing is this fraction wider than 1/rate.
-MARGIN = 0.015
-#: The window the hard cap counts over, a little wider than one second.
-WINDOW = 1.0 + MARGIN
-#: A start that is late by less than this keeps its slot, so sleep overshoot costs no rate.
-CATCH_UP = 0.005
-#: How often to look again while more requests are on their way out than a window holds.
-POLL = 0.005
-#: Retry-After (or the default pause on a 429 without one) is capped at this many seconds.
-MAX_PAUSE = 60.0
-#: Rate never adapts below this many requests per second (nor above --rate); under a
-#: slower limit, the Retry-After pause of every 429 does the rest.
-MIN_RATE = 1.0
-#: After a 429 the rate drops to this share of the rate June admitted over the last second.
-BACKOFF = 0.97
-#: One 429 never lowers the rate below this share of the rate in force.
-FLOOR = 0.25
-#: Seconds without a 429 before the rate creeps back up, at first.
-QUIET = 4.0
-#: Each 429 that finds the same ceiling again (within SAME) doubles the quiet spell, up to this.
-MAX_QUIET = 32.0
-#: Two ceilings this close (relative) are the same limit found again.
-SAME = 0.1
-#: Factor per second by which the rate creeps back up after a quiet spell.
-CREEP = 1.03
-#: A 429 does not use up an attempt, but a call gives up after this many per attempt.
-THROTTLES_PER_ATTEMPT = 4
-#: Seconds of nothing but 429s (longer than any honoured Retry-After) after which a call
-#: gives up: a storm that never ends ends the job with "unavailable", not after hours.
-STORM = 2 * MAX_PAUSE
+@dataclass(frozen=True, kw_only=True)
+class Tuning:
+    """Every tuning constant of pacing and retrying, in one documented place."""
+
+    #: Spacing is this fraction wider than 1/rate; the window this much wider than 1 s.
+    margin: float = 0.015
+    #: A start that is late by less than this keeps its slot, so sleep overshoot costs no rate.
+    catch_up: float = 0.005
+    #: How often to look again while more requests are on their way out than a window holds.
+    poll: float = 0.005
+    #: Retry-After (or the default pause on a 429 without one) is capped at this many seconds.
+    max_pause: float = 60.0
+    #: Rate never adapts below this many requests per second (nor above --rate); under a
+    #: slower limit, the Retry-After pause of every 429 does the rest.
+    min_rate: float = 1.0
+    #: After a 429 the rate drops to this share of the rate June admitted over the last second.
+    backoff: float = 0.97
+    #: One 429 never lowers the rate below this share of the rate in force.
+    floor: float = 0.25
+    #: Seconds without a 429 before the rate creeps back up, at first.
+    quiet: float = 4.0
+    #: Each 429 that finds the same ceiling again (within ``same``) doubles the quiet spell,
+    #: up to this.
+    max_quiet: float = 32.0
+    #: Two ceilings this close (relative) are the same limit found again.
+    same: float = 0.1
+    #: Factor per second by which the rate creeps back up after a quiet spell.
+    creep: float = 1.03
+    #: A 429 does not use up an attempt, but a call gives up after this many per attempt.
+    throttles_per_attempt: int = 4
+    #: First and longest wait between transient failures (capped full jitter).
+    retry_base: float = 0.5
+    retry_cap: float = 30.0
+
+    @property
+    def window(self) -> float:
+        """The window the hard cap counts over, a little wider than one second."""
+        return 1.0 + self.margin
+
+    @property
+    def storm(self) -> float:
+        """Seconds of nothing but 429s (longer than any honoured Retry-After) after which a
+        call gives up: a storm that never ends ends the job with "unavailable", not after hours.
+        """
+        return 2 * self.max_pause
+
+
+#: The tuning every job uses; tests and benchmarks may pass their own.
+TUNING = Tuning()
 
 
 class Pacer:
     """Decides when each request starts; shared by every request of a job."""
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, rate: float, *, tuning: Tuning = TUNING,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if not rate > 0:
             raise ValueError("rate must be a positive number of requests per second")
+        #: The constants in force.
+        self.tuning = tuning
         #: The ceiling, ``--rate``.
         self.max_rate = rate
         #: The rate in force now; lower than max_rate after 429s.
@@ -103,7 +123,7 @@ class Pacer:
         #: The rate June admitted when it last said 429, as a ``rate`` (margin included).
         self._ceiling: float | None = None
         #: Seconds without a 429 before creeping back up.
-        self._quiet = QUIET
+        self._quiet = tuning.quiet
         #: When a request last got an answer other than 429.
         self.last_admitted = clock()
 
@@ -111,8 +131,8 @@ class Pacer:
         return f"Pacer(rate={self.rate:.2f}, max_rate={self.max_rate:.2f})"
 
     def storming(self) -> bool:
-        """True when nothing but 429s came back for STORM seconds."""
-        return self._clock() - self.last_admitted > STORM
+        """True when nothing but 429s came back for ``tuning.storm`` seconds."""
+        return self._clock() - self.last_admitted > self.tuning.storm
 
     async def acquire(self, *, tracked: bool = False) -> float:
         """Wait until a request may start; returns the start time (for :meth:`throttled`).
@@ -144,18 +164,19 @@ class Pacer:
         but not yet sent count as leaving now).
         """
         starts, sent = self._starts, self._sent
-        wait = starts[0] + WINDOW - now if len(starts) == starts.maxlen else 0.0
+        window = self.tuning.window
+        wait = starts[0] + window - now if len(starts) == starts.maxlen else 0.0
         old = len(sent) - (sent.maxlen or 1) + self._unsent + 1  # sends that must be past
         if old > len(sent):
-            return max(wait, POLL)  # more requests on their way out than a window holds
+            return max(wait, self.tuning.poll)  # more requests on their way out than a window holds
         if old > 0:
-            wait = max(wait, sent[old - 1] + WINDOW - now)
+            wait = max(wait, sent[old - 1] + window - now)
         return wait
 
     def _take_slot(self) -> float:
         """The next start time in the spaced sequence (a start a little late keeps its slot)."""
-        slot = max(self._next_slot, self._clock() - CATCH_UP, self._paused_until)
-        self._next_slot = slot + (1 + MARGIN) / self.rate
+        slot = max(self._next_slot, self._clock() - self.tuning.catch_up, self._paused_until)
+        self._next_slot = slot + (1 + self.tuning.margin) / self.rate
         return slot
 
     def admitted(self) -> None:
@@ -163,87 +184,21 @@ class Pacer:
         now = self.last_admitted = self._clock()
         quiet = now - self._epoch >= self._quiet and now - self._last_change >= 1.0
         if self.rate < self.max_rate and quiet:
-            self.rate = min(self.max_rate, self.rate * CREEP)
+            self.rate = min(self.max_rate, self.rate * self.tuning.creep)
             self._last_change = now
 
     def throttled(self, started: float, retry_after: float | None) -> None:
         """A request started at ``started`` got 429: pause everyone and slow down once."""
-        now = self._clock()
-        pause = min(MAX_PAUSE, 1.0 if retry_after is None else retry_after)
+        now, tuning = self._clock(), self.tuning
+        pause = min(tuning.max_pause, 1.0 if retry_after is None else retry_after)
         self._paused_until = max(self._paused_until, now + pause)
         if started <= self._epoch:
             return  # sent before the last slow-down: the same congestion, already handled
-        ceiling = (1 + MARGIN) * sum(1 for t in self._starts if started - 1.0 <= t < started)
-        same = self._ceiling is not None and abs(ceiling - self._ceiling) <= SAME * self._ceiling
-        self._quiet = min(MAX_QUIET, 2 * self._quiet) if same else QUIET
+        ceiling = (1 + tuning.margin) * sum(1 for t in self._starts if started - 1.0 <= t < started)
+        same = (self._ceiling is not None
+                and abs(ceiling - self._ceiling) <= tuning.same * self._ceiling)
+        self._quiet = min(tuning.max_quiet, 2 * self._quiet) if same else tuning.quiet
         self._ceiling = ceiling
-        self.rate = min(self.max_rate,
-                        max(MIN_RATE, FLOOR * self.rate, BACKOFF * min(self.rate, ceiling)))
+        self.rate = min(self.max_rate, max(tuning.min_rate, tuning.floor * self.rate,
+                                           tuning.backoff * min(self.rate, ceiling)))
         self._epoch = self._last_change = now
-
-
-def backoff(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
-    """Seconds to wait before retry number ``attempt`` (1-based): capped full jitter."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
-
-
-class Retrier:
-    """Sends one request until June gives a final answer, paced and with backoff.
-
-    Final: accepted, rejected, or a key problem (AUTH). Transient failures are
-    retried up to ``max_attempts`` in all; 429s wait for the pacer and do not use
-    up attempts (a too-high ``--rate`` costs time, not IDs) up to a cap, or until
-    the whole job has seen nothing but 429s for STORM seconds. The
-    answer returned is the last one; a transient or throttled verdict means the
-    call gave up, or that ``stopping()`` turned true.
-    """
-
-    def __init__(self, pacer: Pacer, *, max_attempts: int, tally: Tally,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
-        self.pacer = pacer
-        self.max_attempts = max_attempts
-        self.tally = tally
-        self._stopping = stopping
-
-    async def call(self, send: Callable[[], Awaitable[Answer]]) -> tuple[Answer, int]:
-        """The last answer and the number of requests it took."""
-        attempts = failures = throttles = 0
-        while True:
-            started = await self.pacer.acquire(tracked=True)
-            answer = await self._send(send)
-            attempts += 1
-            self.tally.requests += 1
-            kind = answer.verdict
-            if kind is Verdict.THROTTLED:
-                self.pacer.throttled(started, answer.retry_after)
-                self.tally.throttled += 1
-                throttles += 1
-            else:
-                self.pacer.admitted()
-            if kind is Verdict.TRANSIENT:
-                failures += 1
-            if kind in (Verdict.ACCEPTED, Verdict.REJECTED, Verdict.AUTH):
-                return answer, attempts
-            if (failures >= self.max_attempts or self._stopping() or self.pacer.storming()
-                    or throttles >= THROTTLES_PER_ATTEMPT * self.max_attempts):
-                return answer, attempts
-            self.tally.retries += 1
-            if kind is Verdict.TRANSIENT:
-                await self.pacer.sleep(min(MAX_PAUSE, answer.retry_after or backoff(failures)))
-
-    async def _send(self, send: Callable[[], Awaitable[Answer]]) -> Answer:
-        """``send()``, telling the pacer when its request leaves (or that it never will)."""
-        left = False
-
-        def on_the_wire() -> None:
-            nonlocal left
-            if not left:
-                left = True
-                self.pacer.on_the_wire()
-
-        token = ON_THE_WIRE.set(on_the_wire)
-        try:
-            return await send()
-        finally:
-            ON_THE_WIRE.reset(token)
-            on_the_wire()  # no bytes left (no connection), or no hook: count it as sent now

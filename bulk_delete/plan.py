@@ -16,9 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-#: Invalid rows located in the plan text; the report lists them all.
-SHOWN_INVALID = 5
-HEADINGS = ("rows", "invalid", "duplicate", "already done", "to send")
+from bulk_delete.journal import INVALID, PENDING
 
 
 @dataclass(frozen=True)
@@ -52,12 +50,12 @@ class Plan:
     def for_report(self) -> pl.DataFrame:
         """``id``, ``outcome`` and ``error`` of every ID to send (pending) and invalid row."""
         pending = self.to_send.to_frame("id").with_columns(
-            outcome=pl.lit("pending"), error=pl.lit(None, pl.String)
+            outcome=pl.lit(PENDING), error=pl.lit(None, pl.String)
         )
         blank = pl.col("raw").str.strip_chars().fill_null("") == ""
         invalid = self.invalid_rows.select(
             id="raw",
-            outcome=pl.lit("invalid"),
+            outcome=pl.lit(INVALID),
             error=pl.format(
                 "{} at {}:{}",
                 pl.when(blank).then(pl.lit("empty ID")).otherwise(pl.lit("control character")),
@@ -149,32 +147,3 @@ def _total(counts: tuple[FileCounts, ...]) -> FileCounts:
         done=sum(c.done for c in counts),
         to_send=sum(c.to_send for c in counts),
     )
-
-
-def format_plan(plan: Plan) -> str:
-    """The plan as a plain-text table (each file, then the total), then where invalid rows are."""
-    lines = [*plan.files, plan.total]
-    cells = [[f"{n:,}" for n in (c.rows, c.invalid, c.duplicate, c.done, c.to_send)] for c in lines]
-    name_width = max(len("file"), *(len(c.name) for c in lines))
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(HEADINGS)]
-
-    def line(name: str, values: Sequence[str]) -> str:
-        numbers = (value.rjust(width) for value, width in zip(values, widths, strict=True))
-        return "  ".join([name.ljust(name_width), *numbers])
-
-    table = [
-        line("file", HEADINGS),
-        *(line(c.name, row) for c, row in zip(lines, cells, strict=True)),
-    ]
-    return "\n".join([*table, *_invalid_note(plan.invalid_rows)])
-
-
-def _invalid_note(invalid_rows: pl.DataFrame) -> list[str]:
-    if invalid_rows.is_empty():
-        return []
-    shown = invalid_rows.head(SHOWN_INVALID)
-    places = ", ".join(f"{file}:{line}" for file, line in shown.select("file", "line").iter_rows())
-    more = invalid_rows.height - shown.height
-    return [
-        f"invalid (empty or control characters): {places}" + (f" and {more:,} more" if more else "")
-    ]

@@ -13,13 +13,11 @@ import polars as pl
 
 from bulk_delete.config import Kind
 from bulk_delete.errors import ExitCode
-from bulk_delete.journal import FAILED
+from bulk_delete.journal import FAILED, INVALID, PENDING, REJECTED, REQUESTED
 
 #: Report columns, in order (SPEC §7).
 COLUMNS = ("id", "kind", "outcome", "http_status", "error", "attempts", "submitted_at",
            "server_state", "server_updated_at", "overdue")
-#: Outcomes June should hold a request for.
-REQUESTED = ("accepted", "already_requested")
 
 
 def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.DataFrame,
@@ -29,7 +27,7 @@ def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.Da
         journal.unique("id", keep="last", maintain_order=True)
         .select(
             "id",
-            pl.col("outcome").replace(FAILED, "pending"),
+            pl.col("outcome").replace(FAILED, PENDING),
             pl.col("http_status").cast(pl.Int64),
             "error",
             pl.col("attempts").cast(pl.Int64),
@@ -39,10 +37,10 @@ def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.Da
     frames = [latest]
     if plans is not None:
         planned = plans.collect()
-        unsent = (planned.filter(pl.col("outcome") == "pending").unique("id", maintain_order=True)
+        unsent = (planned.filter(pl.col("outcome") == PENDING).unique("id", maintain_order=True)
                   .join(latest, on="id", how="anti"))
         # A file read by several runs is in several plans: its invalid rows, once each.
-        invalid = (planned.filter(pl.col("outcome") == "invalid")
+        invalid = (planned.filter(pl.col("outcome") == INVALID)
                    .unique(["id", "error"], maintain_order=True))
         frames += [frame.select("id", "outcome", "error") for frame in (unsent, invalid)]
     rows = pl.concat(frames, how="diagonal_relaxed")
@@ -53,7 +51,7 @@ def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.Da
         rows.join(server, on="id", how="left", maintain_order="left")
         .with_columns(
             pl.lit(kind).alias("kind"),
-            pl.when(pl.col("outcome") == "invalid").then(None)
+            pl.when(pl.col("outcome") == INVALID).then(None)
             .otherwise(pl.col("server_state").fill_null("missing")).alias("server_state"),
         )
         .with_columns(
@@ -76,18 +74,18 @@ def summarize(rows: pl.DataFrame) -> dict[str, dict[str, int]]:
         "outcome": counts("outcome", rows),
         "server_state": counts("server_state", requested),
         "attention": {
-            "rejected": int((rows["outcome"] == "rejected").sum()),
-            "pending": int((rows["outcome"] == "pending").sum()),
+            "rejected": int((rows["outcome"] == REJECTED).sum()),
+            "pending": int((rows["outcome"] == PENDING).sum()),
             "missing": int((requested["server_state"] == "missing").sum()),
             "overdue": int(rows["overdue"].sum()),
         },
     }
 
 
-def exit_code(summary: dict[str, dict[str, int]]) -> ExitCode:
-    """4 when anything needs attention, 3 while June is still working, else 0."""
+def exit_code(summary: dict[str, dict[str, int]], *, pending_ok: bool = False) -> ExitCode:
+    """4 when anything needs attention, 3 while June is still working (0 if ``pending_ok``),
+    else 0."""
     if any(summary["attention"].values()):
         return ExitCode.ATTENTION
-    if any(n for state, n in summary["server_state"].items() if state != "finished"):
-        return ExitCode.IN_PROGRESS
-    return ExitCode.OK
+    working = any(n for state, n in summary["server_state"].items() if state != "finished")
+    return ExitCode.IN_PROGRESS if working and not pending_ok else ExitCode.OK

@@ -39,18 +39,3 @@ def write_summary(summary: dict[str, dict[str, int]], path: Path) -> None:
     """summary.json: counts by outcome and state, and what needs attention."""
     text = json.dumps(summary, indent=2) + "\n"
     write_private(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def describe(summary: dict[str, dict[str, int]], report: Path) -> str:
-    """A short summary for people, printed after reconcile."""
-
-    def line(title: str, counts: dict[str, int]) -> str:
-        parts = [f"{name} {n:,}" for name, n in counts.items() if n] or ["none"]
-        return f"{title:<13}" + ", ".join(parts)
-
-    return "\n".join([
-        line("outcomes:", summary["outcome"]),
-        line("June says:", summary["server_state"]),
-        line("attention:", summary["attention"]),
-        f"{'report:':<13}{report}",
-    ])

@@ -19,11 +19,23 @@ import gc
 from collections.abc import Iterable
 from enum import Enum
 
-from bulk_delete.api import Answer, JuneClient, Verdict
-from bulk_delete.journal import FAILED, Journal, Outcome
+import polars as pl
+
+from bulk_delete.api import Answer, Client, Verdict, auth_error
+from bulk_delete.config import AuthStyle
+from bulk_delete.errors import ApiUnavailable, ExitCode
+from bulk_delete.journal import (
+    ACCEPTED,
+    ALREADY_REQUESTED,
+    FAILED,
+    REJECTED,
+    Journal,
+    Outcome,
+)
 from bulk_delete.logs import get_logger
-from bulk_delete.pacing import Pacer, Retrier
+from bulk_delete.pacing import Pacer
 from bulk_delete.progress import Tally
+from bulk_delete.retry import Retrier
 
 #: Consecutive IDs that exhausted their retries before the job calls the API unavailable.
 BREAKER = 3
@@ -45,13 +57,13 @@ class Ending(Enum):
 class Submitter:
     """Sends one deletion request per ID and journals every final answer."""
 
-    def __init__(self, client: JuneClient, pacer: Pacer, journal: Journal, *,
+    def __init__(self, client: Client, pacer: Pacer, journal: Journal, *,
                  concurrency: int, max_attempts: int, tally: Tally) -> None:
         self._client = client
         self._journal = journal
         self._concurrency = concurrency
         self.tally = tally
-        self._retrier = Retrier(pacer, max_attempts=max_attempts, tally=tally,
+        self._retrier = Retrier(pacer, max_attempts=max_attempts, events=tally,
                                 stopping=lambda: self.ending is not Ending.DONE)
         #: Why the run stopped early, and the error or answer that made it stop.
         self.ending = Ending.DONE
@@ -142,9 +154,9 @@ class Submitter:
         answer, attempts = await self._retrier.call(send)
         kind = answer.verdict
         if kind is Verdict.ACCEPTED:
-            return Outcome(subject, "accepted", answer.status, attempts)
+            return Outcome(subject, ACCEPTED, answer.status, attempts)
         if kind is Verdict.REJECTED:
-            return Outcome(subject, "rejected", answer.status, attempts, answer.message)
+            return Outcome(subject, REJECTED, answer.status, attempts, answer.message)
         if kind is Verdict.AUTH:
             self.stop(Ending.AUTH, answer)
         if self.ending is not Ending.DONE:
@@ -162,8 +174,36 @@ class Submitter:
                 self.stop(Ending.UNAVAILABLE)
             return
         self._gave_up_in_a_row = 0
-        if outcome.outcome == "accepted":
+        if outcome.outcome == ACCEPTED:
             self.tally.accepted += 1
         else:
             self.tally.rejected += 1
+
+    def exit_code(self, auth_style: AuthStyle) -> ExitCode:
+        """What the ending means for the job: a code, or the error that stopped it."""
+        ending, tally = self.ending, self.tally
+        if ending is Ending.DONE:
+            return ExitCode.ATTENTION if tally.rejected else ExitCode.OK
+        if ending is Ending.AUTH:
+            assert isinstance(self.cause, Answer)
+            raise auth_error(self.cause, auth_style)
+        if ending is Ending.UNAVAILABLE:
+            raise ApiUnavailable(f"June kept failing: {tally.failed:,} IDs gave up after "
+                                 f"{self._retrier.max_attempts} attempts; a rerun resumes")
+        if ending is Ending.ERROR:
+            assert isinstance(self.cause, BaseException)
+            raise self.cause
+        return ExitCode.INTERRUPTED if ending is Ending.SIGINT else ExitCode.TERMINATED
+
+
+async def skip_listed(journal: Journal, to_send: pl.Series, listed: pl.Series) -> pl.Series:
+    """Journal every ID June already lists as already requested; the rest are still to send.
+
+    For ``--skip-existing``: no duplicate requests even when the checkpoint was lost.
+    """
+    known = listed.implode()
+    for subject in to_send.filter(to_send.is_in(known)):
+        journal.append(Outcome(subject, ALREADY_REQUESTED, None, 0))
+    await journal.sync()
+    return to_send.filter(~to_send.is_in(known))
 

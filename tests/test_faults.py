@@ -314,23 +314,23 @@ def test_listing_that_is_not_json_is_exit_6(june: June, tmp_path: Path, style: s
 #: then on every write gets ENOSPC from the kernel itself, as on a disk that filled up.
 FULL_AFTER = """
 import os, sys
-from bulk_delete import journal
+from bulk_delete import appendlog
 from bulk_delete.cli import main
 
 limit = int(sys.argv[1])
-append = journal.Journal.append
+append = appendlog.AppendLog.append
 appended = 0
 
-def filling_up(self, outcome):
+def filling_up(self, data):
     global appended
-    appended += 1
+    appended += self.label == "journal"
     if appended == limit + 1:
         full = os.open("/dev/full", os.O_WRONLY)
         os.dup2(full, self._fd)
         os.close(full)
-    append(self, outcome)
+    append(self, data)
 
-journal.Journal.append = filling_up
+appendlog.AppendLog.append = filling_up
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulk_delete.csv_files import DELIMITERS, sniff_delimiter
 from bulk_delete.errors import InputError
-from bulk_delete.inputs import DELIMITERS, read_ids, sniff_delimiter
+from bulk_delete.inputs import read_ids
 
 
 def ids_in(tmp_path: Path, content: bytes, name: str = "ids.csv", **options: Any) -> list[Any]:

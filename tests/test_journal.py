@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulk_delete.appendlog import AppendLog, repair_torn_tail
 from bulk_delete.checkpoint import Checkpoint, read_manifest
 from bulk_delete.errors import CheckpointError
 from bulk_delete.journal import (
@@ -22,7 +23,6 @@ from bulk_delete.journal import (
     Journal,
     Outcome,
     read,
-    repair_torn_tail,
     utc_now,
 )
 
@@ -174,8 +174,8 @@ def test_repair_reports_bytes_cut(tmp_path: Path) -> None:
 
 def test_disk_full_stops_further_appends(tmp_path: Path) -> None:
     """ENOSPC (here from /dev/full) is a clear error, and the journal takes nothing more."""
-    journal = Journal(tmp_path / "journal.tsv")
-    journal._fd = os.open("/dev/full", os.O_WRONLY)
+    journal = Journal(AppendLog(tmp_path / "journal.tsv", os.open("/dev/full", os.O_WRONLY),
+                                "journal"))
     with pytest.raises(CheckpointError, match="No space left on device"):
         journal.append(Outcome("a", "accepted", 200, 1))
     with pytest.raises(CheckpointError, match="closed after an earlier write error"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import io
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,11 @@ from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, resolve
 from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.journal import Outcome
-from bulk_delete.listing import ListingShapeError, Record, as_frame, parse_page, read_listing
+from bulk_delete.listing import Listing, as_frame
 from bulk_delete.logs import configure
-from bulk_delete.pacing import Pacer, Retrier
-from bulk_delete.progress import Tally
+from bulk_delete.pacing import Pacer
+from bulk_delete.pages import ListingShapeError, Record, parse_page
+from bulk_delete.present import View
 from bulk_delete.shards import in_shard
 from tests.conftest import Serve
 
@@ -100,10 +104,10 @@ def test_the_most_advanced_state_wins() -> None:
 
 async def listing(url: str, window: int = 4) -> dict[str, str]:
     """Subject -> state, as read by the pager from the server at ``url``."""
-    retrier = Retrier(Pacer(1000), max_attempts=2, tally=Tally(total=0))
     async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
                            request_timeout=5, concurrency=8) as client:
-        found = await read_listing(client, retrier, kind="user", auth_style="raw", window=window)
+        found = await Listing(client, Pacer(1000), kind="user", auth_style="raw",
+                              max_attempts=2, window=window).read()
     return dict(found.select("subject", "state").rows())
 
 
@@ -205,18 +209,51 @@ async def test_listing_failures_are_clear(serve: Serve, status: int, body: str,
         await listing(await serve(handler))
 
 
+class ReverseWindow:
+    """Holds the pages ``first`` .. ``first + size - 1`` until all have arrived, then lets them
+    through last page first, each after the one behind it has answered: pages read side by
+    side, answered out of order, with no timing involved. One window per :meth:`arm`.
+    """
+
+    def __init__(self, *, first: int, size: int) -> None:
+        self.pages = range(first, first + size)
+        self.released = 0
+        self.arm()
+
+    def arm(self) -> None:
+        self._arrived = 0
+        self._go = {number: asyncio.Event() for number in self.pages}
+        self._armed = True
+
+    @contextlib.asynccontextmanager
+    async def turn(self, number: int) -> AsyncIterator[None]:
+        if not self._armed or number not in self.pages:
+            yield
+            return
+        self._arrived += 1
+        if self._arrived == len(self.pages):
+            self._armed = False
+            self.released += 1
+            self._go[self.pages[-1]].set()
+        await self._go[number].wait()
+        yield
+        if number - 1 in self._go:
+            self._go[number - 1].set()
+
+
 async def test_concurrent_pages_can_miss_what_a_reread_finds(serve: Serve,
                                                              tmp_path: Path) -> None:
     """Pages answered out of order while the listing grows lose records; reconcile re-reads."""
     old = [f"old{i:03d}" for i in range(200)]
     newer: list[str] = []
+    gate = ReverseWindow(first=2, size=8)
 
     async def handler(request: web.Request) -> web.Response:
         number = int(request.query["page"])
-        await asyncio.sleep(0.002 * (8 - number % 8))  # later pages of a window answer first
-        current = newer[::-1] + old  # newest first
-        chunk = current[(number - 1) * 10:number * 10]
-        newer.extend(f"new{len(newer) + i}" for i in range(3))
+        async with gate.turn(number):
+            current = newer[::-1] + old  # newest first
+            chunk = current[(number - 1) * 10:number * 10]
+            newer.extend(f"new{len(newer) + i}" for i in range(3))
         return web.json_response({"data": [{"user_id": s, "state": "finished"} for s in chunk]})
 
     url = await serve(handler)
@@ -228,7 +265,9 @@ async def test_concurrent_pages_can_miss_what_a_reread_finds(serve: Serve,
             cp.journal().append(Outcome(subject, "accepted", 200, 1))
     settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
                         "concurrency": 8}, env={"JUNE_API_KEY": "k"}, explicit=["api_url"])
-    code = await job.reconcile(settings, checking=job.Checking())
+    gate.arm()  # the reconcile's first window answers out of order too
+    code = await job.reconcile(settings, View("json", out=io.StringIO()), checking=job.Checking())
+    assert gate.released == 2, "both reads met the race"
     report = pl.read_csv(tmp_path / "state" / "report.csv")
     assert report.filter(pl.col("server_state") == "missing").height == 0
     assert code == 0
@@ -251,7 +290,7 @@ async def test_a_stable_listing_is_not_read_twice(serve: Serve, tmp_path: Path) 
             cp.journal().append(Outcome(subject, "accepted", 200, 1))
     settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
                         "concurrency": 8}, env={"JUNE_API_KEY": "k"}, explicit=["api_url"])
-    code = await job.reconcile(settings, checking=job.Checking())
+    code = await job.reconcile(settings, View("json", out=io.StringIO()), checking=job.Checking())
     report = pl.read_csv(tmp_path / "state" / "report.csv")
     assert report.filter(pl.col("server_state") == "missing")["id"].to_list() == ["gone"]
     assert code == 4
@@ -269,15 +308,14 @@ async def test_a_shard_keeps_only_its_own_records(serve: Serve) -> None:
         number = int(request.query["page"])
         return web.json_response(pages[number - 1] if number <= len(pages) else [])
 
-    retrier = Retrier(Pacer(1000), max_attempts=2, tally=Tally(total=0))
     url = await serve(handler)
     found = {}
     for index in (1, 2, 3):
         async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
                                request_timeout=5, concurrency=8) as client:
-            found[index] = await read_listing(
-                client, retrier, kind="user", auth_style="raw", window=4,
-                keep=functools.partial(in_shard, index=index, count=3))
+            found[index] = await Listing(
+                client, Pacer(1000), kind="user", auth_style="raw", max_attempts=2, window=4,
+                keep=functools.partial(in_shard, index=index, count=3)).read()
     assert sorted(s for frame in found.values() for s in frame["subject"]) == subjects
     for index, frame in found.items():
         assert in_shard(frame["subject"], index, 3).all()

@@ -4,68 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import heapq
 import itertools
-import random
-from collections.abc import Awaitable
 from typing import TypeVar
 
 import pytest
 
-from bulk_delete.api import ON_THE_WIRE, Answer
-from bulk_delete.pacing import (
-    BACKOFF,
-    CATCH_UP,
-    FLOOR,
-    MARGIN,
-    MAX_QUIET,
-    QUIET,
-    STORM,
-    THROTTLES_PER_ATTEMPT,
-    WINDOW,
-    Pacer,
-    Retrier,
-    backoff,
-)
-from bulk_delete.progress import Tally
+from bulk_delete.pacing import TUNING, Pacer
+from tests.fakes import FakeTime
 
 T = TypeVar("T")
-
-
-class FakeTime:
-    """Virtual time for one event loop: when every task waits, jump to the earliest wake-up.
-
-    ``overshoot`` makes each sleep last up to that much longer, like a busy event loop.
-    """
-
-    def __init__(self, *, overshoot: float = 0.0, seed: int = 1) -> None:
-        self.now = 1000.0
-        self.overshoot = overshoot
-        self._random = random.Random(seed)
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._count = 0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        extra = self._random.uniform(0, self.overshoot) if self.overshoot else 0.0
-        future = asyncio.get_running_loop().create_future()
-        self._count += 1
-        heapq.heappush(self._sleepers, (self.now + max(0.0, seconds) + extra, self._count, future))
-        await future
-
-    async def drive(self, work: Awaitable[T]) -> T:
-        """Run ``work`` to the end, moving the clock whenever it and its tasks all wait."""
-        task = asyncio.ensure_future(work)
-        while not task.done():
-            for _ in range(20):
-                await asyncio.sleep(0)
-            if self._sleepers and not task.done():
-                wake, _, future = heapq.heappop(self._sleepers)
-                self.now = max(self.now, wake)
-                future.set_result(None)
-        return task.result()
 
 
 def max_in_window(starts: list[float], window: float = 1.0) -> int:
@@ -100,7 +47,7 @@ async def test_no_burst_at_start() -> None:
     pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
     starts = sorted(await run_workers(fake, pacer, workers=16, per_worker=1))
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= (1 + MARGIN) / 10 - CATCH_UP - 1e-9
+    assert min(gaps) >= (1 + TUNING.margin) / 10 - TUNING.catch_up - 1e-9
 
 
 @pytest.mark.parametrize("rate", [10, 1000])
@@ -111,7 +58,7 @@ async def test_sustains_at_least_97_percent_of_rate(rate: int) -> None:
     starts = await run_workers(fake, pacer, workers=16, per_worker=rate // 2)
     achieved = (len(starts) - 1) / (max(starts) - min(starts))
     assert achieved >= 0.97 * rate
-    assert achieved == pytest.approx(rate / (1 + MARGIN), rel=0.01)
+    assert achieved == pytest.approx(rate / (1 + TUNING.margin), rel=0.01)
 
 
 async def test_throttle_slows_to_what_june_admitted() -> None:
@@ -124,7 +71,7 @@ async def test_throttle_slows_to_what_june_admitted() -> None:
     started = await fake.drive(pacer.acquire())
     pacer.throttled(started, retry_after=None)
     assert started - 1.0 < 1000.0  # the 20 admitted starts fit in under a second at 30/s
-    assert pacer.rate == pytest.approx(BACKOFF * 20 * (1 + MARGIN))
+    assert pacer.rate == pytest.approx(TUNING.backoff * 20 * (1 + TUNING.margin))
 
 
 async def test_throttle_reacts_once_per_congestion() -> None:
@@ -147,7 +94,7 @@ async def test_throttle_at_most_quarters() -> None:
     fake = FakeTime()
     pacer = Pacer(40, clock=fake.clock, sleep=fake.sleep)
     pacer.throttled(await fake.drive(pacer.acquire()), retry_after=0)
-    assert pacer.rate == 40 * FLOOR
+    assert pacer.rate == 40 * TUNING.floor
 
 
 async def test_retry_after_pauses_every_start() -> None:
@@ -189,7 +136,7 @@ async def test_no_burst_when_a_pause_ends() -> None:
     after = sorted(starts[30:])
     assert after[0] >= starts[29] + 1
     gaps = [b - a for a, b in itertools.pairwise(after)]
-    assert min(gaps) >= (1 + MARGIN) / pacer.rate - CATCH_UP - 1e-9
+    assert min(gaps) >= (1 + TUNING.margin) / pacer.rate - TUNING.catch_up - 1e-9
 
 
 async def _hit_limit(fake: FakeTime, pacer: Pacer, starts: int) -> None:
@@ -205,28 +152,28 @@ async def test_quiet_spell_doubles_when_the_same_limit_is_found_again() -> None:
     fake = FakeTime()
     pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
     await _hit_limit(fake, pacer, 51)
-    fake.now += QUIET + 0.1
+    fake.now += TUNING.quiet + 0.1
     low = pacer.rate
     pacer.admitted()
-    assert pacer.rate > low  # first time: creeps after QUIET
+    assert pacer.rate > low  # first time: creeps after TUNING.quiet
     await _hit_limit(fake, pacer, 51)
     low = pacer.rate
-    fake.now += QUIET + 0.1
+    fake.now += TUNING.quiet + 0.1
     pacer.admitted()
-    assert pacer.rate == low  # the same ceiling again: QUIET is not enough any more
-    fake.now += QUIET
+    assert pacer.rate == low  # the same ceiling again: TUNING.quiet is not enough any more
+    fake.now += TUNING.quiet
     pacer.admitted()
     assert pacer.rate > low
     for _ in range(10):
         await _hit_limit(fake, pacer, 51)
     low = pacer.rate
-    fake.now += MAX_QUIET + 0.1
+    fake.now += TUNING.max_quiet + 0.1
     pacer.admitted()
-    assert pacer.rate > low  # never waits longer than MAX_QUIET
+    assert pacer.rate > low  # never waits longer than TUNING.max_quiet
 
 
 async def test_quiet_spell_resets_when_the_limit_moves() -> None:
-    """A 429 at a clearly different rate is a new limit: creep again after QUIET."""
+    """A 429 at a clearly different rate is a new limit: creep again after TUNING.quiet."""
     fake = FakeTime()
     pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
     await _hit_limit(fake, pacer, 51)
@@ -235,7 +182,7 @@ async def test_quiet_spell_resets_when_the_limit_moves() -> None:
     fake.now += 2
     await _hit_limit(fake, pacer, 21)
     low = pacer.rate
-    fake.now += QUIET + 0.1
+    fake.now += TUNING.quiet + 0.1
     pacer.admitted()
     assert pacer.rate > low
 
@@ -251,7 +198,7 @@ async def test_window_counts_requests_by_when_they_left() -> None:
     for _ in range(9):
         await fake.drive(pacer.acquire(tracked=True))
         pacer.on_the_wire()
-    assert await fake.drive(pacer.acquire(tracked=True)) >= left + WINDOW
+    assert await fake.drive(pacer.acquire(tracked=True)) >= left + TUNING.window
 
 
 async def test_requests_not_yet_sent_count_as_leaving_now() -> None:
@@ -271,120 +218,13 @@ async def test_requests_not_yet_sent_count_as_leaving_now() -> None:
 
     blocked, started = await fake.drive(sixth())
     assert blocked
-    assert started >= 1003 + WINDOW
-
-
-async def test_retrier_tells_the_pacer_when_a_request_left() -> None:
-    """Retrier.call passes ON_THE_WIRE to the client, and counts a request once either way."""
-    fake = FakeTime()
-    pacer = Pacer(2, clock=fake.clock, sleep=fake.sleep)
-    retrier = Retrier(pacer, max_attempts=1, tally=Tally(total=3))
-
-    async def stalled_send() -> Answer:
-        await fake.sleep(0.6)
-        hook = ON_THE_WIRE.get()
-        assert hook is not None
-        hook()
-        hook()  # aiohttp may report one body twice: counted once
-        return Answer(200)
-
-    await fake.drive(retrier.call(stalled_send))
-    left = fake.now
-    await fake.drive(retrier.call(Script(200)))  # no hook called: counted when it returns
-    assert await fake.drive(pacer.acquire()) >= left + WINDOW
-
-
-def test_backoff_is_capped_full_jitter() -> None:
-    """Backoff waits are random between zero and a doubling, capped bound."""
-    for attempt, bound in [(1, 0.5), (2, 1.0), (4, 4.0), (10, 30.0)]:
-        waits = [backoff(attempt) for _ in range(500)]
-        assert min(waits) >= 0
-        assert max(waits) <= bound
-        assert max(waits) > bound / 2
+    assert started >= 1003 + TUNING.window
 
 
 def test_rate_must_be_positive() -> None:
     """A zero or negative rate is refused with a plain sentence."""
     with pytest.raises(ValueError, match="positive"):
         Pacer(0)
-
-
-class Script:
-    """A send() that answers from a list of HTTP statuses (None: no answer)."""
-
-    def __init__(self, *statuses: int | None, retry_after: float | None = None) -> None:
-        self.statuses = list(statuses)
-        self.retry_after = retry_after
-        self.sent = 0
-
-    async def __call__(self) -> Answer:
-        status = self.statuses[min(self.sent, len(self.statuses) - 1)]
-        self.sent += 1
-        return Answer(status, "boom" if status != 200 else "", self.retry_after)
-
-
-async def call(send: Script, max_attempts: int = 4, stopping: bool = False) -> tuple[Answer, int]:
-    """Run one Retrier.call on virtual time."""
-    fake = FakeTime()
-    retrier = Retrier(Pacer(1000, clock=fake.clock, sleep=fake.sleep),
-                      max_attempts=max_attempts, tally=Tally(total=1), stopping=lambda: stopping)
-    return await fake.drive(retrier.call(send))
-
-
-@pytest.mark.parametrize(("statuses", "status", "attempts"), [
-    ((200,), 200, 1),
-    ((503, 500, 200), 200, 3),
-    ((None, 408, 502, 200), 200, 4),
-    ((400,), 400, 1),
-    ((404,), 404, 1),
-    ((409,), 409, 1),
-    ((422,), 422, 1),
-    ((503, 422), 422, 2),
-    ((401,), 401, 1),
-    ((503, 403), 403, 2),
-])
-async def test_retries_transient_and_stops_on_final(
-        statuses: tuple[int | None, ...], status: int, attempts: int) -> None:
-    """Transient failures are retried; 2xx, 4xx and auth answers end the call at once."""
-    send = Script(*statuses)
-    answer, used = await call(send)
-    assert (answer.status, used, send.sent) == (status, attempts, attempts)
-
-
-async def test_gives_up_after_max_attempts() -> None:
-    """A call that keeps failing transiently stops after --max-attempts requests."""
-    send = Script(503)
-    answer, used = await call(send, max_attempts=3)
-    assert (answer.status, used, send.sent) == (503, 3, 3)
-
-
-async def test_throttles_do_not_use_up_attempts() -> None:
-    """429s wait for the pacer and are retried beyond --max-attempts, up to their own cap."""
-    send = Script(429, 429, 429, 429, 200, retry_after=0)
-    answer, used = await call(send, max_attempts=2)
-    assert (answer.status, used) == (200, 5)
-    endless = Script(429, retry_after=0)
-    answer, used = await call(endless, max_attempts=2)
-    assert (answer.status, used) == (429, 8)
-
-
-async def test_stopping_ends_retries() -> None:
-    """When the job is stopping, a transient failure is not retried."""
-    send = Script(503, 200)
-    answer, used = await call(send, stopping=True)
-    assert (answer.status, used) == (503, 1)
-
-
-async def test_a_storm_that_never_ends_gives_up_after_storm_seconds() -> None:
-    """Nothing but 429s (Retry-After 30 s) for STORM seconds: the call gives up before its cap."""
-    fake = FakeTime()
-    pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
-    retrier = Retrier(pacer, max_attempts=6, tally=Tally(total=1))
-    begun = fake.now
-    answer, used = await fake.drive(retrier.call(Script(429, retry_after=30)))
-    assert answer.status == 429
-    assert used < THROTTLES_PER_ATTEMPT * 6
-    assert STORM < fake.now - begun <= STORM + 31
 
 
 async def test_slowing_down_never_goes_above_a_low_rate() -> None:

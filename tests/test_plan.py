@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from bulk_delete import plan as planning
 from bulk_delete.inputs import read_ids
-from bulk_delete.plan import FileCounts, Plan, format_plan, make_plan
+from bulk_delete.plan import FileCounts, Plan, make_plan
+from bulk_delete.present import format_plan
 
 Value = str | None
 

@@ -1,0 +1,96 @@
+"""The command line's shared options, in groups that commands stack.
+
+Each option names its environment variable, so click resolves flags before variables
+before defaults; config.py adds what click cannot know.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Finite(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (nan passes every bound check)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+    return apply
+
+
+common = stack(
+    click.option("--checkpoint-dir", envvar="BULK_DELETE_CHECKPOINT_DIR", show_envvar=True,
+                 type=click.Path(path_type=Path, file_okay=False), default="bulk-delete-state",
+                 show_default=True, help="Where the job's state lives (journal, manifest, lock)."),
+    click.option("--log-format", envvar="BULK_DELETE_LOG_FORMAT", show_envvar=True,
+                 type=click.Choice(["auto", "console", "json"]), default="auto", show_default=True,
+                 help="auto: console on a terminal, JSON lines otherwise."),
+    click.option("--shard", metavar="K/N",
+                 help="Work on shard K of N only (own checkpoint subdirectory, --rate / N)."),
+    click.option("--shards", type=click.IntRange(1, 1000), metavar="N",
+                 help="Like --shard, with K from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)."),
+)
+
+connection = stack(
+    click.option("--api-url", envvar="JUNE_API_URL", show_envvar=True,
+                 help="API base (default https://api.june.so); http:// only for loopback."),
+    click.option("--api-key-file", envvar="JUNE_API_KEY_FILE", show_envvar=True,
+                 type=click.Path(path_type=Path, dir_okay=False),
+                 help="File holding the API key (or set JUNE_API_KEY; never a flag)."),
+    click.option("--auth-style", envvar="JUNE_AUTH_STYLE", show_envvar=True,
+                 type=click.Choice(["raw", "basic"]), default="raw", show_default=True,
+                 help="raw: 'Basic <key>' as June documents; basic: 'Basic base64(key:)'."),
+    click.option("--rate", envvar="BULK_DELETE_RATE", show_envvar=True,
+                 type=Finite(0.01, 10_000), default=10.0, show_default=True,
+                 help="Requests per second, all endpoints together, never exceeded."),
+    click.option("--concurrency", envvar="BULK_DELETE_CONCURRENCY", show_envvar=True,
+                 type=click.IntRange(1, 1000), default=16, show_default=True,
+                 help="Requests in flight at most."),
+    click.option("--timeout", type=Finite(0.1, 3600), default=30.0, show_default=True,
+                 help="Seconds per request."),
+    click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
+                 help="Attempts per ID for transient failures."),
+    click.option("--sandbox", is_flag=True,
+                 help="Run against a built-in June imitation: nothing real is deleted."),
+)
+
+inputs = stack(
+    click.argument("paths", metavar="INPUT...", nargs=-1, required=True),
+    click.option("--kind", envvar="BULK_DELETE_KIND", show_envvar=True,
+                 type=click.Choice(["user", "group"]), default="user", show_default=True,
+                 help="Delete users or groups."),
+    click.option("--column", metavar="NAME",
+                 help="ID column (default: user_id/group_id, else id, else the only column)."),
+    click.option("--no-header", is_flag=True, help="CSV files have no header row."),
+    click.option("--skip-existing", is_flag=True,
+                 help="Page June's listing first and skip IDs it already holds a request for."),
+)
+
+reporting = stack(
+    click.option("--report", type=click.Path(path_type=Path, dir_okay=False),
+                 help="Report file: .csv, .parquet, .json or .jsonl "
+                      "[default: <checkpoint-dir>/report.csv]."),
+    click.option("--pending-ok", is_flag=True, envvar="BULK_DELETE_PENDING_OK", show_envvar=True,
+                 help="Exit 0 instead of 3 while June is still working (for schedulers that "
+                      "count any non-zero exit as a failure)."),
+    click.option("--deadline-hours", type=Finite(0, min_open=True), default=72.0,
+                 show_default=True,
+                 help="Requests not finished this long after submission are overdue."),
+)

@@ -1,0 +1,188 @@
+"""Everything a person or a log collector is told: the one module that prints.
+
+Commands hand their results to a :class:`View` as they come (the plan before
+anything is sent, the tallies, the reconcile summary); the view writes the text
+people read to stdout, notices to stderr, and the same results as JSON log
+events (``bulk_delete.plan``, ``bulk_delete.submitted``, ``bulk_delete.reconciled``).
+While requests go out it shows live progress: a bar on a terminal, a progress
+event every LOG_EVERY seconds in JSON mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bulk_delete.logs import get_logger
+from bulk_delete.plan import Plan
+from bulk_delete.progress import Tally
+
+#: Seconds between progress log lines in JSON mode.
+LOG_EVERY = 5.0
+#: Invalid rows located in the plan text; the report lists them all.
+SHOWN_INVALID = 5
+HEADINGS = ("rows", "invalid", "duplicate", "already done", "to send")
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``status`` found in a checkpoint directory, offline."""
+
+    directory: Path
+    kind: str
+    api_host: str
+    created_at: str
+    ids: int
+    #: IDs by their latest outcome.
+    outcomes: dict[str, int]
+    #: The last lines of runs.jsonl that started and ended a run, if any.
+    last_start: dict[str, Any] | None
+    last_end: dict[str, Any] | None
+
+
+class View:
+    """Where results become words: text for people, events for collectors."""
+
+    def __init__(self, log_format: Literal["console", "json"], *, out: TextIO | None = None,
+                 err: TextIO | None = None) -> None:
+        self.log_format = log_format
+        self._out = out
+        self._err = err
+        self._log = get_logger()
+
+    def _say(self, text: str) -> None:
+        click.echo(text, file=self._out or sys.stdout)
+
+    def plan(self, plan: Plan) -> None:
+        """The plan table, before anything is sent."""
+        self._say(format_plan(plan))
+        self._log.info("bulk_delete.plan", **plan.totals_dict())
+
+    def shard(self, index: int, count: int, mine: int, of: int, rate: float) -> None:
+        self._say(f"shard {index}/{count}: {mine:,} of {of:,} IDs to send are this shard's; "
+                  f"rate {rate:g}/s")
+
+    def dry_run(self, requests: Sequence[tuple[str, bytes]], total: int) -> None:
+        """The first requests a run would send, as method, URL and body."""
+        for url, body in requests:
+            self._say(f"would POST {url} {body.decode()}")
+        if total > len(requests):
+            self._say(f"... and {total - len(requests):,} more")
+        self._say(f"dry run: {total:,} requests would be sent; nothing was sent")
+
+    def sandbox(self, url: str) -> None:
+        click.echo(f"SANDBOX: requests go to a local imitation of June at {url}; "
+                   "nothing real is deleted.", file=self._err or sys.stderr)
+
+    def skipped_existing(self, count: int) -> None:
+        self._say(f"June already holds {count:,} of them (--skip-existing): not sent again")
+
+    def nothing_to_send(self) -> None:
+        self._say("nothing to send")
+
+    @contextlib.asynccontextmanager
+    async def sending(self, tally: Tally) -> AsyncIterator[None]:
+        """Show ``tally`` while the block runs: a live bar (console) or log lines (JSON)."""
+        show = self._log_lines(tally) if self.log_format == "json" else self._bar(tally)
+        task = asyncio.create_task(show)
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def submitted(self, tally: Tally, ending: str) -> None:
+        self._log.info("bulk_delete.submitted", ending=ending, **tally.snapshot())
+        self._say(f"sent:        accepted {tally.accepted:,}, rejected {tally.rejected:,}, "
+                  f"failed {tally.failed:,} of {tally.total:,} in {tally.elapsed():.1f} s "
+                  f"({tally.requests:,} requests, {tally.throttled:,} throttled)")
+
+    def reconciled(self, summary: dict[str, dict[str, int]], report: Path) -> None:
+        self._log.info("bulk_delete.reconciled", report=str(report), **summary)
+        self._say(describe(summary, report))
+
+    def status(self, found: Status) -> None:
+        self._say(f"checkpoint:  {found.directory} ({found.kind}s, {found.api_host}, "
+                  f"created {found.created_at})")
+        self._say(f"IDs:         {found.ids:,} in the journal"
+                  + "".join(f", {name} {n:,}" for name, n in found.outcomes.items()))
+        if found.last_start:
+            self._say(f"last run:    {found.last_start.get('command')} started "
+                      f"{found.last_start.get('at')}")
+        if found.last_end:
+            self._say(f"last end:    {found.last_end.get('at')}, exit code "
+                      f"{found.last_end.get('exit_code')}")
+
+    async def _log_lines(self, tally: Tally) -> None:
+        while True:
+            await asyncio.sleep(LOG_EVERY)
+            self._log.info("bulk_delete.progress", **tally.snapshot())
+
+    async def _bar(self, tally: Tally) -> None:
+        bar = Progress(TextColumn("deleting"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[per_second]:.1f}/s"),
+                       TextColumn("rejected {task.fields[rejected]} failed {task.fields[failed]}"),
+                       TimeRemainingColumn(), console=Console(file=self._err or sys.stderr),
+                       transient=True)
+        task_id = bar.add_task("deleting", total=tally.total, per_second=0.0, rejected=0,
+                               failed=0)
+        with bar:
+            while True:
+                bar.update(task_id, completed=tally.done, per_second=tally.per_second(),
+                           rejected=tally.rejected, failed=tally.failed)
+                await asyncio.sleep(0.2)
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as a plain-text table (each file, then the total), then where invalid rows are."""
+    lines = [*plan.files, plan.total]
+    cells = [[f"{n:,}" for n in (c.rows, c.invalid, c.duplicate, c.done, c.to_send)] for c in lines]
+    name_width = max(len("file"), *(len(c.name) for c in lines))
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(HEADINGS)]
+
+    def line(name: str, values: Sequence[str]) -> str:
+        numbers = (value.rjust(width) for value, width in zip(values, widths, strict=True))
+        return "  ".join([name.ljust(name_width), *numbers])
+
+    table = [
+        line("file", HEADINGS),
+        *(line(c.name, row) for c, row in zip(lines, cells, strict=True)),
+    ]
+    return "\n".join([*table, *_invalid_note(plan.invalid_rows)])
+
+
+def _invalid_note(invalid_rows: pl.DataFrame) -> list[str]:
+    if invalid_rows.is_empty():
+        return []
+    shown = invalid_rows.head(SHOWN_INVALID)
+    places = ", ".join(f"{file}:{line}" for file, line in shown.select("file", "line").iter_rows())
+    more = invalid_rows.height - shown.height
+    return [
+        f"invalid (empty or control characters): {places}" + (f" and {more:,} more" if more else "")
+    ]
+
+
+def describe(summary: dict[str, dict[str, int]], report: Path) -> str:
+    """A short summary for people, printed after reconcile."""
+
+    def line(title: str, counts: dict[str, int]) -> str:
+        parts = [f"{name} {n:,}" for name, n in counts.items() if n] or ["none"]
+        return f"{title:<13}" + ", ".join(parts)
+
+    return "\n".join([
+        line("outcomes:", summary["outcome"]),
+        line("June says:", summary["server_state"]),
+        line("attention:", summary["attention"]),
+        f"{'report:':<13}{report}",
+    ])
