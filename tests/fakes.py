@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 import random
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -44,6 +45,8 @@ class FakeTime:
                 await asyncio.sleep(0)
             if self._sleepers and not task.done():
                 wake, _, future = heapq.heappop(self._sleepers)
+                if future.done():
+                    continue  # its sleeper was cancelled
                 self.now = max(self.now, wake)
                 future.set_result(None)
         return task.result()
@@ -61,3 +64,46 @@ class Script:
         status = self.statuses[min(self.sent, len(self.statuses) - 1)]
         self.sent += 1
         return Answer(status, "boom" if status != 200 else "", self.retry_after)
+
+
+class FakeJune:
+    """A :class:`~bulk_delete.api.Client` held in memory: what a test tells June to answer.
+
+    ``answers`` maps a subject to the statuses June gives it, in turn (the last repeats);
+    any other subject is accepted. Accepted subjects are listed, newest first, in ``state``
+    (what June says of every request), ``page_size`` to a page. ``posts`` records every
+    POST in order.
+    """
+
+    listing_url = "https://june.test/api/platform/data_management/user_deletion_requests"
+
+    def __init__(self, *, answers: dict[str, list[int]] | None = None,
+                 state: str = "requested", page_size: int = 10, listing_status: int = 200,
+                 listed: list[str] | None = None) -> None:
+        self.answers = answers or {}
+        self.state = state
+        self.page_size = page_size
+        self.listing_status = listing_status
+        self.posts: list[str] = []
+        self.pages: list[int] = []
+        #: Subjects June holds a request for, oldest first.
+        self.held: list[str] = list(listed or [])
+
+    async def request_deletion(self, subject: str) -> Answer:
+        await asyncio.sleep(0)  # an answer never comes back in the same loop turn
+        self.posts.append(subject)
+        statuses = self.answers.get(subject, [200])
+        status = statuses[min(self.posts.count(subject), len(statuses)) - 1]
+        if 200 <= status < 300 and subject not in self.held:
+            self.held.append(subject)
+        return Answer(status, "" if status < 300 else f"refused {subject}")
+
+    async def list_page(self, page: int) -> Answer:
+        await asyncio.sleep(0)
+        self.pages.append(page)
+        if self.listing_status != 200:
+            return Answer(self.listing_status, "refused")
+        newest_first = self.held[::-1]
+        chunk = newest_first[(page - 1) * self.page_size:page * self.page_size]
+        records = [{"user_id": s, "state": self.state} for s in chunk]
+        return Answer(200, body=json.dumps({"data": records}).encode())

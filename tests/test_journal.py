@@ -100,7 +100,9 @@ def test_files_are_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# No deadline: examples do real file I/O, whose time depends on the machine, not the code.
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ids=st.lists(IDS, min_size=1, max_size=5), data=st.data())
 def test_torn_last_line_is_cut_at_any_byte(tmp_path: Path, ids: list[str],
                                             data: st.DataObject) -> None:
@@ -196,10 +198,14 @@ def test_second_process_is_refused(tmp_path: Path) -> None:
 
 
 def test_lock_is_released_on_close(tmp_path: Path) -> None:
-    """Closing the checkpoint lets the next run in."""
+    """While a checkpoint is open nobody else gets it; once closed, the next run does."""
     directory = tmp_path / "state"
-    Checkpoint.open(directory, kind="user", api_host="h", create=True).close()
-    Checkpoint.open(directory, kind="user", api_host="h", create=True).close()
+    first = Checkpoint.open(directory, kind="user", api_host="h", create=True)
+    with pytest.raises(CheckpointError, match="in use by another bulk-delete process"):
+        Checkpoint.open(directory, kind="user", api_host="h", create=True)
+    first.close()
+    with Checkpoint.open(directory, kind="user", api_host="h", create=True):
+        assert (directory / "lock").read_text() == str(os.getpid())
 
 
 @pytest.mark.parametrize(("kind", "host", "message"), [

@@ -1,0 +1,170 @@
+"""Each command in-process, against a June held in memory and on virtual time.
+
+These read as the behaviour a user relies on, without a subprocess or a socket: the plan
+before anything is sent, one request per ID, the journal as the record, and the exit code.
+The same behaviour is proven end to end against the sandbox in test_submit.py and test_run.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from bulk_delete import job
+from bulk_delete.config import Settings, resolve
+from bulk_delete.connection import Connection
+from bulk_delete.errors import AuthError, ExitCode
+from bulk_delete.journal import read
+from bulk_delete.pacing import Pacer
+from bulk_delete.present import View
+from tests.conftest import write_ids
+from tests.fakes import FakeJune, FakeTime
+
+
+class Harness:
+    """One user's job: a checkpoint under tmp_path, a fake June, virtual time, captured text."""
+
+    def __init__(self, tmp_path: Path, june: FakeJune, *, rate: float = 10.0) -> None:
+        self.tmp_path = tmp_path
+        self.june = june
+        self.time = FakeTime()
+        self.rate = rate
+        self.out = io.StringIO()
+        self.view = View("json", out=self.out, err=io.StringIO())
+
+    def settings(self, **options: object) -> Settings:
+        return resolve({"checkpoint_dir": self.tmp_path / "state", "rate": self.rate,
+                        "concurrency": 4, **options}, env={"JUNE_API_KEY": "k"})
+
+    @contextlib.asynccontextmanager
+    async def connect(self, settings: Settings, _journal: Path) -> AsyncIterator[Connection]:
+        yield Connection(self.june, Pacer(settings.rate, clock=self.time.clock,  # type: ignore[arg-type]
+                                          sleep=self.time.sleep), settings)
+
+    def source(self, ids: list[str]) -> job.Source:
+        return job.Source(paths=(str(write_ids(self.tmp_path / "ids.csv", ids)),))
+
+    async def submit(self, ids: list[str], *, skip_existing: bool = False) -> ExitCode:
+        return await self.time.drive(job.submit(self.settings(), self.source(ids), self.view,
+                                                skip_existing=skip_existing,
+                                                connect=self.connect))
+
+    async def reconcile(self) -> ExitCode:
+        return await self.time.drive(job.reconcile(self.settings(), self.view,
+                                                   checking=job.Checking(),
+                                                   connect=self.connect))
+
+    def journal(self) -> list[tuple[str, str]]:
+        return read(self.tmp_path / "state" / "journal.tsv").select("id", "outcome").rows()
+
+
+IDS = [f"u{i:02d}" for i in range(12)]
+
+
+async def test_submit_shows_the_plan_then_sends_each_id_once(tmp_path: Path) -> None:
+    """Duplicates and blanks are dropped, each ID is POSTed once and journalled accepted."""
+    run = Harness(tmp_path, FakeJune())
+    code = await run.submit([*IDS, "u01", "  u02  ", ""])
+    assert code is ExitCode.OK
+    assert sorted(run.june.posts) == IDS
+    assert sorted(run.journal()) == [(i, "accepted") for i in IDS]
+    text = run.out.getvalue()
+    assert text.index("to send") < text.index("sent:")  # the plan came before the sending
+    assert "accepted 12, rejected 0, failed 0 of 12" in text
+
+
+async def test_submit_keeps_to_the_rate(tmp_path: Path) -> None:
+    """Twelve IDs at 4 per second take about three seconds of (virtual) time, not less."""
+    run = Harness(tmp_path, FakeJune(), rate=4)
+    begun = run.time.now
+    await run.submit(IDS)
+    assert run.time.now - begun >= (len(IDS) - 1) / 4  # one preflight read counts too
+
+
+async def test_a_rerun_sends_nothing_and_new_ids_only_their_own(tmp_path: Path) -> None:
+    """The checkpoint makes a rerun send nothing; a longer list sends only what is new."""
+    run = Harness(tmp_path, FakeJune())
+    await run.submit(IDS[:6])
+    assert await run.submit(IDS[:6]) is ExitCode.OK
+    assert "nothing to send" in run.out.getvalue()
+    await run.submit(IDS)
+    assert sorted(run.june.posts) == IDS
+
+
+async def test_a_rejection_is_final_and_exits_4(tmp_path: Path) -> None:
+    """A 422 is journalled rejected after one request; the job exits 4; a rerun skips it."""
+    run = Harness(tmp_path, FakeJune(answers={"u03": [422]}))
+    assert await run.submit(IDS) is ExitCode.ATTENTION
+    assert ("u03", "rejected") in run.journal()
+    assert await run.submit(IDS) is ExitCode.OK
+    assert run.june.posts.count("u03") == 1
+
+
+async def test_transient_failures_are_retried_to_acceptance(tmp_path: Path) -> None:
+    """503, then no answer, then 200: one ID, three requests, accepted."""
+    run = Harness(tmp_path, FakeJune(answers={"u05": [503, 502, 200]}))
+    assert await run.submit(IDS) is ExitCode.OK
+    assert run.june.posts.count("u05") == 3
+    assert ("u05", "accepted") in run.journal()
+
+
+async def test_a_wrong_key_stops_before_any_deletion(tmp_path: Path) -> None:
+    """The preflight listing read gets 401: AuthError (exit 5), no POST, nothing journalled."""
+    run = Harness(tmp_path, FakeJune(listing_status=401))
+    with pytest.raises(AuthError) as caught:
+        await run.submit(IDS)
+    assert caught.value.exit_code is ExitCode.AUTH
+    assert run.june.posts == []
+    assert run.journal() == []
+
+
+async def test_skip_existing_journals_what_june_holds_and_sends_the_rest(tmp_path: Path) -> None:
+    """IDs June already lists are journalled already_requested and never POSTed."""
+    run = Harness(tmp_path, FakeJune(listed=IDS[:5]))
+    assert await run.submit(IDS, skip_existing=True) is ExitCode.OK
+    assert sorted(run.june.posts) == IDS[5:]
+    assert sorted(o for o in run.journal() if o[1] == "already_requested") == [
+        (i, "already_requested") for i in IDS[:5]]
+    assert "June already holds 5 of them" in run.out.getvalue()
+
+
+@pytest.mark.parametrize(("state", "code"), [("requested", ExitCode.IN_PROGRESS),
+                                             ("finished", ExitCode.OK)])
+async def test_reconcile_reports_what_june_lists(tmp_path: Path, state: str,
+                                                 code: ExitCode) -> None:
+    """Every sent ID gets June's state in the report: 3 while June works, 0 when finished."""
+    june = FakeJune(state=state)
+    run = Harness(tmp_path, june)
+    await run.submit(IDS)
+    assert await run.reconcile() is code
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    assert set(report["server_state"]) == {state}
+    assert sorted(report["id"]) == IDS
+
+
+async def test_reconcile_calls_an_unlisted_id_missing_and_exits_4(tmp_path: Path) -> None:
+    """A sent ID June does not list is missing: a person must look (exit 4)."""
+    june = FakeJune(state="finished")
+    run = Harness(tmp_path, june)
+    await run.submit(IDS)
+    june.held.remove("u07")
+    assert await run.reconcile() is ExitCode.ATTENTION
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    assert report.filter(pl.col("server_state") == "missing")["id"].to_list() == ["u07"]
+
+
+async def test_status_and_dry_run_send_nothing(tmp_path: Path) -> None:
+    """status counts the journal offline; a dry run shows the first requests and sends none."""
+    run = Harness(tmp_path, FakeJune())
+    await run.submit(IDS[:4])
+    found = job.status(run.settings())
+    assert (found.ids, found.outcomes) == (4, {"accepted": 4})
+    assert job.dry_run(run.settings(), run.source(IDS), run.view) is ExitCode.OK
+    assert len(run.june.posts) == 4
+    assert 'would POST https://api.june.so/api/platform/data_management/user_deletion_request ' \
+           '{"user_id": "u04"}' in run.out.getvalue()
