@@ -1,0 +1,347 @@
+"""report.html: the report as one self-contained page a person reads.
+
+Top to bottom the page shows: what the job was (kind, June API host, when the page was
+made, tool version); the counts by outcome and by June's state; the figures a regulator
+asks for (requests sent, completed, still open, median and 90th-percentile hours from
+submission to finished); a histogram of hours to finish with the deadline marked; what
+needs attention (rejected, pending, missing, overdue), each with its count and its first
+rows; the run history; the input files with their SHA-256; how to check the files.
+
+The page loads nothing: no script, font, image or stylesheet, and its Content-Security-
+Policy forbids every load, so it reads the same from a USB stick years later, on screen or
+printed, without colour. Every value from the data is HTML-escaped: IDs and June's messages
+are untrusted. Only the first rows of each list become HTML; the rest is counted by polars,
+so the page for 5 million IDs is as small as the page for fifty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulk_delete.checkpoint import write_private
+from bulk_delete.config import Kind
+from bulk_delete.errors import ExitCode
+from bulk_delete.reconcile import REQUESTED
+
+#: Rows of each attention list written into the page; the report holds them all.
+FIRST_ROWS = 20
+#: Histogram bins up to the deadline; as many again after it, then one open-ended bin.
+BINS_TO_DEADLINE = 12
+#: Latest runs shown; runs.jsonl holds them all.
+LAST_RUNS = 50
+#: Forbids every network load; inline styles are the only thing the page uses.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+NONE = "\u2014"
+#: Column headings for report columns; values in the WRAP columns may break anywhere.
+LABELS = {"id": "ID", "outcome": "Outcome", "http_status": "HTTP status", "error": "Error",
+          "attempts": "Attempts", "submitted_at": "Submitted at", "server_state": "June state",
+          "server_updated_at": "June updated at", "june_request_id": "June request ID",
+          "started_seen_at": "Started (seen at)"}
+WRAP = frozenset({"ID", "Error", "File", "SHA-256"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputFile:
+    """One ID file as it was read; its SHA-256 shows whether it changed since."""
+
+    #: The path as it was given.
+    path: str
+    #: SHA-256 of the file's bytes, lowercase hex.
+    sha256: str
+    #: Size in bytes.
+    size: int
+    #: When it was read, ISO-8601 UTC.
+    read_at: str
+
+
+# eq=False: a DataFrame has no truth value, so field-wise equality means nothing here.
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PageData:
+    """What the page shows; render() derives only the histogram and the first rows."""
+
+    #: The report rows, one per ID, with the columns of SPEC §7.
+    rows: pl.DataFrame
+    #: The content of summary.json: outcome, server_state, attention, figures.
+    summary: dict[str, Any]
+    #: The lines of runs.jsonl, oldest first.
+    runs: list[dict[str, Any]]
+    inputs: list[InputFile]
+    tool_version: str
+    #: ISO-8601 UTC.
+    generated_at: str
+    kind: Kind
+    api_host: str
+    deadline_hours: float
+
+    def __post_init__(self) -> None:
+        if not self.deadline_hours > 0:  # also refuses NaN
+            raise ValueError(f"deadline_hours must be positive, not {self.deadline_hours}")
+
+
+@dataclass(frozen=True)
+class Bin:
+    """Requests that finished in (low, high] hours; high None is the open last bin."""
+
+    low: float
+    high: float | None
+    count: int
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One list of IDs that need someone to act, as the summary counts it."""
+
+    name: str
+    says: str
+    where: pl.Expr
+    columns: tuple[str, ...]
+
+
+def attention_lists(deadline_hours: float) -> tuple[Attention, ...]:
+    """The four lists, with the same conditions as reconcile.summarize."""
+    return (
+        Attention("rejected", "June refused the request: these people were not erased.",
+                  pl.col("outcome") == "rejected",
+                  ("id", "http_status", "error", "attempts", "submitted_at")),
+        Attention("pending", "Read but not accepted: never sent, or every retry failed. "
+                  "Running submit again sends them.", pl.col("outcome") == "pending",
+                  ("id", "error", "attempts", "submitted_at")),
+        Attention("missing", "Accepted, but June does not list the request.",
+                  pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == "missing"),
+                  ("id", "outcome", "submitted_at", "june_request_id", "server_updated_at")),
+        Attention("overdue", f"Accepted more than {deadline_hours:g} h ago and not finished.",
+                  pl.col("overdue"),
+                  ("id", "submitted_at", "server_state", "started_seen_at", "june_request_id")),
+    )
+
+
+def histogram(hours: pl.Series, deadline_hours: float) -> list[Bin]:
+    """Counts of hours to finish; bins hold their upper edge, so the deadline itself is in time."""
+    width = deadline_hours / BINS_TO_DEADLINE
+    last = 2 * BINS_TO_DEADLINE
+    finished = hours.cast(pl.Float64).drop_nulls().drop_nans()
+    index = ((finished / width).ceil() - 1).clip(0, last).cast(pl.Int64)
+    counts = dict(index.value_counts().iter_rows())
+    return [Bin(i * width, (i + 1) * width if i < last else None, counts.get(i, 0))
+            for i in range(last + 1)]
+
+
+def first_rows(rows: pl.DataFrame, attention: Attention) -> pl.DataFrame:
+    """The first FIRST_ROWS rows of one list, in report order, with its columns only."""
+    return (rows.lazy().filter(attention.where).select(attention.columns)
+            .head(FIRST_ROWS).collect())
+
+
+def run_history(runs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """One row per run (command, started, ended, exit code, pid): a start joined to its end.
+
+    A run with no end line was killed or is still running; an end with no start line
+    (a damaged line) still shows how its run ended.
+    """
+    table: list[dict[str, Any]] = []
+    running: dict[Any, dict[str, Any]] = {}
+    for line in runs:
+        event, pid = line.get("event"), line.get("pid")
+        if event not in ("start", "end"):
+            continue
+        if event == "start" or pid not in running:
+            running[pid] = {"command": line.get("command"), "pid": pid, "started": None,
+                            "ended": "no end recorded", "exit": None}
+            table.append(running[pid])
+        if event == "start":
+            running[pid]["started"] = line.get("at")
+        else:
+            running.pop(pid).update(ended=line.get("at"), exit=_exit(line.get("exit_code")))
+    return [(r["command"], r["started"], r["ended"], r["exit"], r["pid"]) for r in table]
+
+
+def render(data: PageData) -> str:
+    """The whole page as one HTML string."""
+    return "\n".join([
+        _HEAD.format(csp=CSP, title=_e(f"bulk-delete report: {data.kind} IDs at "
+                                         f"{data.api_host}")),
+        _header(data), _counts(data.summary), _figures(data.summary["figures"]),
+        _distribution(data), _attention(data), _runs(data.runs), _inputs(data.inputs),
+        _CHECK, "</body></html>\n",
+    ])
+
+
+def write_page(path: Path, data: PageData) -> None:
+    """Write report.html atomically, readable by the owner only (it holds IDs)."""
+    text = render(data)
+    write_private(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _header(data: PageData) -> str:
+    facts = (("Kind", data.kind), ("June API host", data.api_host),
+             ("Generated at", data.generated_at), ("Tool version", data.tool_version),
+             ("Deadline", f"{data.deadline_hours:g} h from submission to finished"))
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    return f"<h1>bulk-delete report: {_e(data.kind)} IDs</h1>\n<dl>{items}</dl>"
+
+
+def _counts(summary: dict[str, Any]) -> str:
+    outcome, state = summary["outcome"], summary["server_state"]
+    rows = [(name, f"{n:,}") for name, n in [*outcome.items(), ("total", sum(outcome.values()))]]
+    states = [(name, f"{n:,}") for name, n in state.items()]
+    return (f"<h2>Counts</h2>\n<div class=pair>{_table(('Outcome', 'IDs'), rows, 'outcome')}"
+            f"{_table(('June says', 'requests'), states, 'server-state')}</div>")
+
+
+def _figures(figures: dict[str, Any]) -> str:
+    rows = (("Requests sent", f"{figures['requests_sent']:,}"),
+            ("Completed (finished at June)", f"{figures['completed']:,}"),
+            ("Still open", f"{figures['still_open']:,}"),
+            ("Median hours from submission to finished", _hours(figures["median_hours_to_finish"])),
+            ("90th percentile of those hours", _hours(figures["p90_hours_to_finish"])))
+    return f"<h2>Figures for the regulator</h2>\n{_table(('Figure', 'Value'), rows, 'figures')}"
+
+
+def _distribution(data: PageData) -> str:
+    bins = histogram(data.rows["hours_to_finish"], data.deadline_hours)
+    done = sum(b.count for b in bins)
+    if not done:
+        return "<h2>Hours from submission to finished</h2>\n<p>No request has finished yet.</p>"
+    late = sum(b.count for b in bins if b.low >= data.deadline_hours)
+    width = data.deadline_hours / BINS_TO_DEADLINE
+    return (f"<h2>Hours from submission to finished</h2>\n<p>{done - late:,} of "
+            f"{done:,} finished requests finished within the deadline of "
+            f"{data.deadline_hours:g} h; {late:,} after it. Each bar is {width:g} h wide; the "
+            f"last holds everything after {bins[-1].low:g} h; hatched bars are late.</p>\n"
+            + _svg(bins, data.deadline_hours))
+
+
+def _svg(bins: list[Bin], deadline_hours: float) -> str:
+    left, top, plot_w, plot_h = 40, 20, 650, 160
+    bar = plot_w / len(bins)
+    tallest = max(b.count for b in bins) or 1
+    width, height = left + plot_w + 20, top + plot_h + 40
+    parts = [f'<svg id=histogram xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+             '<title>Hours to finish</title>'
+             '<defs><pattern id=late width="6" height="6" patternUnits="userSpaceOnUse">'
+             '<path d="M0,6 L6,0" stroke="#000"/></pattern></defs>',
+             f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}"'
+             ' stroke="#000"/>']
+    for i, b in enumerate(bins):
+        x, h = left + i * bar, plot_h * b.count / tallest
+        fill = "url(#late)" if b.low >= deadline_hours else "#999"
+        parts.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar - 2:.1f}" '
+                     f'height="{h:.1f}" fill="{fill}" stroke="#000"><title>{_bin_label(b)}: '
+                     f'{b.count:,}</title></rect>')
+        if b.count:
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h - h - 3:.1f}" '
+                         f'font-size="9" text-anchor="middle">{b.count:,}</text>')
+        if i % 3 == 0 or b.high is None:
+            parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" font-size="10" '
+                         f'text-anchor="middle">{"&gt;" if b.high is None else ""}{b.low:g}</text>')
+    x = left + BINS_TO_DEADLINE * bar
+    parts.append(f'<line x1="{x:.1f}" y1="{top - 10}" x2="{x:.1f}" y2="{top + plot_h}" '
+                 f'stroke="#000" stroke-width="2" stroke-dasharray="5,3"/><text x="{x + 4:.1f}"'
+                 f' y="{top - 2}" font-size="11">deadline {deadline_hours:g} h</text>'
+                 f'<text x="{left + plot_w / 2}" y="{top + plot_h + 32}" font-size="11" '
+                 'text-anchor="middle">hours from submission to finished</text></svg>')
+    return "".join(parts)
+
+
+def _attention(data: PageData) -> str:
+    counts, parts = data.summary["attention"], ["<h2>What needs attention</h2>"]
+    for each in attention_lists(data.deadline_hours):
+        n = int(counts[each.name])
+        parts.append(f"<h3>{each.name.capitalize()}: {n:,}</h3>\n<p>{_e(each.says)}</p>")
+        if n:
+            shown = first_rows(data.rows, each)
+            scope = (f"All {n:,} below." if shown.height >= n else
+                     f"The first {shown.height:,} of {n:,} below; the report holds every row.")
+            headers = [LABELS[column] for column in each.columns]
+            parts.append(f"<p>{scope}</p>"
+                         + _table(headers, shown.iter_rows(), f"attention-{each.name}"))
+    return "\n".join(parts)
+
+
+def _runs(runs: list[dict[str, Any]]) -> str:
+    table = run_history(runs)
+    shown = table[-LAST_RUNS:]
+    scope = (f"<p>The latest {len(shown)} of {len(table)} runs; runs.jsonl holds them all.</p>"
+             if len(shown) < len(table) else "")
+    headers = ("Command", "Started", "Ended", "Exit code", "Process")
+    return f"<h2>Run history</h2>\n{scope}{_table(headers, shown, 'runs')}"
+
+
+def _inputs(inputs: list[InputFile]) -> str:
+    rows = ((f.path, f"{f.size:,}", f.sha256, f.read_at) for f in inputs)
+    headers = ("File", "Bytes", "SHA-256", "Read at")
+    return f"<h2>Input files</h2>\n{_table(headers, rows, 'inputs')}"
+
+
+def _table(headers: Sequence[str], rows: Iterable[Iterable[Any]], name: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    cells = ["<td class=wrap>" if h in WRAP else "<td>" for h in headers]
+    body = "".join("<tr>" + "".join(f"{td}{_e(v)}</td>" for td, v in zip(cells, row, strict=True))
+                   + "</tr>" for row in rows)
+    return f"<table id={name}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _e(value: Any) -> str:
+    """A value as escaped text: None is a dash, a bool is yes or no."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return escape(str(value), quote=True)
+
+
+def _hours(value: float | None) -> str:
+    return NONE if value is None else f"{value:,.1f} h"
+
+
+def _exit(code: Any) -> str | None:
+    if code is None:
+        return None
+    try:
+        return f"{code} ({ExitCode(code).name.lower().replace('_', ' ')})"
+    except ValueError:
+        return str(code)
+
+
+def _bin_label(b: Bin) -> str:
+    return f"more than {b.low:g} h" if b.high is None else f"{b.low:g} to {b.high:g} h"
+
+
+_HEAD = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; color: #000; background: #fff;
+       max-width: 62rem; margin: 2rem auto; padding: 0 1rem; }}
+h1 {{ font-size: 1.5rem; }} h2 {{ font-size: 1.2rem; border-bottom: 1px solid #000;
+margin-top: 2rem; }} h3 {{ font-size: 1rem; margin-bottom: 0; }}
+dl {{ display: grid; grid-template-columns: max-content auto; gap: .1rem 1rem; }}
+dt {{ font-weight: bold; }} dd {{ margin: 0; }}
+table {{ border-collapse: collapse; margin: .5rem 2rem .5rem 0; }}
+th, td {{ border: 1px solid #666; padding: .15rem .5rem; text-align: left;
+         vertical-align: top; white-space: nowrap; }}
+td.wrap {{ white-space: normal; overflow-wrap: anywhere; min-width: 8em; }}
+#outcome td + td, #server-state td + td, #figures td + td {{ text-align: right; }}
+svg {{ max-width: 100%; height: auto; }}
+th {{ background: #eee; }} .pair {{ display: flex; flex-wrap: wrap; align-items: start; }}
+code {{ font-family: ui-monospace, monospace; }}
+#inputs td:nth-child(3) {{ font-family: ui-monospace, monospace; font-size: .85em; }}
+@media print {{ body {{ margin: 0; max-width: none; }} h2, h3 {{ break-after: avoid; }}
+               tr {{ break-inside: avoid; }} }}
+</style></head><body>"""
+
+_CHECK = """<h2>How to check these files</h2>
+<p>The checkpoint directory records the SHA-256 of every input file when it was read, and at
+the end of every run a digest of the journal, the report and the summary. <code>bulk-delete
+verify</code> checks them all and names any file that changed, was truncated or was edited
+(exit code 4; 0 when everything matches). An input file can also be checked by hand:
+<code>sha256sum FILE</code> prints the hash shown above.</p>"""
