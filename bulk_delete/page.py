@@ -27,7 +27,7 @@ import polars as pl
 from bulk_delete.checkpoint import write_private
 from bulk_delete.config import Kind
 from bulk_delete.errors import ExitCode
-from bulk_delete.reconcile import REQUESTED
+from bulk_delete.journal import REQUESTED
 
 #: Rows of each attention list written into the page; the report holds them all.
 FIRST_ROWS = 20
