@@ -30,14 +30,17 @@ MAX_PAGES = 200_000
 STATES = ("requested", "started", "finished")
 #: Records held as Python objects before they are condensed into a frame.
 CONDENSE = 50_000
-#: What a read returns: one row per subject.
-LISTED_SCHEMA = {"subject": pl.String, "state": pl.String, "updated_at": pl.String}
+#: What a read returns: one row per subject, in its most advanced state.
+LISTED_SCHEMA = {"subject": pl.String, "state": pl.String, "request_id": pl.String,
+                 "created_at": pl.String, "updated_at": pl.String}
 
 
 def as_frame(records: list[Record]) -> pl.DataFrame:
-    """Records as rows of ``subject``, ``state``, ``updated_at``, one per subject."""
+    """Records as rows of LISTED_SCHEMA, one per subject."""
     return most_advanced(pl.DataFrame(
         {"subject": [r.subject for r in records], "state": [r.state for r in records],
+         "request_id": [r.request_id for r in records],
+         "created_at": [r.created_at for r in records],
          "updated_at": [r.updated_at for r in records]},
         schema=LISTED_SCHEMA,
     ))

@@ -34,6 +34,8 @@ class Record:
 
     subject: str
     state: str
+    #: June's own id of the deletion request (the record's ``id``), when it gives one.
+    request_id: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
 
@@ -86,6 +88,7 @@ def _record(item: Any, kind: Kind) -> Record | None:
     return Record(
         subject=str(subject),
         state=str(state).strip().lower() if state is not None else "unknown",
+        request_id=_text(item.get("id")),
         created_at=_text(item.get("created_at", item.get("createdAt"))),
         updated_at=_text(item.get("updated_at", item.get("updatedAt"))),
     )

@@ -57,10 +57,11 @@ def test_subject_is_never_the_request_id() -> None:
 
 def test_group_records_and_camel_case() -> None:
     """Groups use group_id/groupId; states may be under status; timestamps in camelCase."""
-    page = parse_page({"data": [{"groupId": "g1", "status": "STARTED",
+    page = parse_page({"data": [{"id": "r7", "groupId": "g1", "status": "STARTED",
                                  "createdAt": "2026-01-01", "updatedAt": "2026-01-02"}]},
                       kind="group", number=1)
-    assert page.records == [Record("g1", "started", "2026-01-01", "2026-01-02")]
+    assert page.records == [Record("g1", "started", request_id="r7", created_at="2026-01-01",
+                                   updated_at="2026-01-02")]
 
 
 def test_unknown_states_are_kept() -> None:
