@@ -2,15 +2,14 @@
 
 Every aiohttp error is turned into an Answer here, so the rest of the tool
 decides on verdicts, never on exception types. Redirects are not followed: the
-key goes to the configured host and nowhere else.
+key goes to the configured host and nowhere else. The key is sent in the form
+the client was told to use (:meth:`JuneClient.use_auth`), set on each request,
+so a preflight can try both forms on one session.
 """
 
 from __future__ import annotations
 
-import base64
-import email.utils
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -23,9 +22,17 @@ import aiohttp.payload
 from aiohttp.abc import AbstractStreamWriter
 
 from bulk_delete import __version__
-from bulk_delete.config import AuthStyle, Kind, Secret
+from bulk_delete.auth import (
+    AUTH_FORMS,
+    auth_header,
+    idempotency_key,
+    idempotency_secret,
+    other_form,
+)
+from bulk_delete.config import AuthForm, AuthStyle, Kind, Secret
 from bulk_delete.errors import AuthError
 from bulk_delete.logs import redact
+from bulk_delete.ratelimit import Quota, parse_quota, parse_retry_after
 
 PREFIX = "/api/platform/data_management"
 #: Longest server message kept in the journal and report.
@@ -38,18 +45,26 @@ ON_THE_WIRE: ContextVar[Callable[[], None] | None] = ContextVar("bulk_delete_on_
                                                                default=None)
 
 
+#: Phrases (lower case) by which a 4xx says June already holds a request for the ID.
+ALREADY_PHRASES = ("already exists", "already exist", "already requested",
+                   "already been requested", "already been submitted", "already submitted",
+                   "already pending", "already in progress", "already scheduled", "duplicate")
+
+
 class Verdict(Enum):
     """What an answer means for the ID and for the job."""
 
     ACCEPTED = auto()
+    #: June already holds a request for the ID (a 409, or a 4xx that says so): evidence.
+    ALREADY_REQUESTED = auto()
     REJECTED = auto()
     AUTH = auto()
     THROTTLED = auto()
     TRANSIENT = auto()
 
 
-def verdict(status: int | None) -> Verdict:  # noqa: PLR0911 - one return per class of status
-    """Classify an HTTP status (None: no answer at all)."""
+def verdict(status: int | None, message: str = "") -> Verdict:  # noqa: PLR0911 - one per class
+    """Classify an HTTP status (None: no answer at all) and, for a 4xx, its message."""
     if status is None:
         return Verdict.TRANSIENT  # timeout or dropped connection: the request may not have landed
     if 200 <= status < 300:
@@ -62,7 +77,15 @@ def verdict(status: int | None) -> Verdict:  # noqa: PLR0911 - one return per cl
         return Verdict.TRANSIENT  # the server timed out or broke; the same request may pass later
     if 300 <= status < 400:
         return Verdict.TRANSIENT  # a redirect we refuse to follow; retries end in "unavailable"
-    return Verdict.REJECTED  # 400, 404, 409, 422...: this ID will never pass as sent
+    if status == 409 or says_already(message):
+        return Verdict.ALREADY_REQUESTED  # a repeat (a retry after a lost answer, a rerun)
+    return Verdict.REJECTED  # 400, 404, 422...: this ID will never pass as sent
+
+
+def says_already(message: str) -> bool:
+    """Whether a server message says the request exists already (:data:`ALREADY_PHRASES`)."""
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in ALREADY_PHRASES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,44 +96,36 @@ class Answer:
     message: str = ""
     retry_after: float | None = None
     body: bytes = b""
+    #: The rate limit the answer's headers state, if any.
+    quota: Quota | None = None
 
     @property
     def verdict(self) -> Verdict:
-        return verdict(self.status)
+        return verdict(self.status, self.message)
 
-
-def auth_header(key: Secret, style: AuthStyle) -> str:
-    """``Basic <key>`` as June documents it, or standard ``Basic base64(key:)``."""
-    if style == "raw":
-        return f"Basic {key.reveal()}"
-    return "Basic " + base64.b64encode(f"{key.reveal()}:".encode()).decode()
+    @property
+    def wait(self) -> float | None:
+        """Seconds June asks a throttled client to wait: Retry-After, else the quota's reset."""
+        if self.retry_after is not None or self.quota is None:
+            return self.retry_after
+        return self.quota.reset
 
 
 def auth_error(answer: Answer, style: AuthStyle) -> AuthError:
-    """The error that stops the job when June rejects the key, with the other style to try."""
-    other = "basic" if style == "raw" else "raw"
-    return AuthError(
-        f"June rejected the API key (HTTP {answer.status}: {answer.message}); stopped, nothing "
-        f"marked as failed. Check the key; if it is right, try --auth-style {other} "
-        f"(JUNE_AUTH_STYLE={other})"
-    )
+    """The error that stops the job when June rejects the key, with what to try next.
 
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    A forced form suggests the other one. Under ``auto`` the preflight found a form June
+    accepted (or could not tell), so the key itself is the first suspect.
+    """
+    if style == "auto":
+        hint = ("Check the key; if it is right, try each form by hand: --auth-style raw, "
+                "then --auth-style basic")
+    else:
+        other = other_form(style)
+        hint = (f"Check the key; if it is right, try --auth-style {other} "
+                f"(JUNE_AUTH_STYLE={other}), or auto to find the form June accepts")
+    return AuthError(f"June rejected the API key (HTTP {answer.status}: {answer.message}); "
+                     f"stopped, nothing marked as failed. {hint}")
 
 
 def server_message(body: bytes) -> str:
@@ -157,9 +172,15 @@ class Client(Protocol):
 
     #: The listing's URL, for messages.
     listing_url: str
+    #: The form the key is sent in now.
+    auth_form: AuthForm
+
+    def use_auth(self, form: AuthForm) -> None:
+        """Send the key in ``form`` from the next request on."""
+        ...
 
     async def request_deletion(self, subject: str) -> Answer:
-        """POST one deletion request for ``subject``."""
+        """POST one deletion request for ``subject``, with its Idempotency-Key."""
         ...
 
     async def list_page(self, page: int) -> Answer:
@@ -170,22 +191,38 @@ class Client(Protocol):
 class JuneClient:
     """Requests to one June API with one key, over one aiohttp session."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind, *,
+                 key: Secret, auth_form: AuthForm) -> None:
         self._session = session
         self._kind = kind
+        self._key = key
+        self._id_secret = idempotency_secret(key)
         self._post_url = deletion_url(base_url, kind)
         self.listing_url = listing_url(base_url, kind)
+        self.auth_form = auth_form
+        self._authorization = auth_header(key, auth_form)
+
+    def __repr__(self) -> str:
+        return f"JuneClient({self.listing_url!r}, auth_form={self.auth_form!r})"
+
+    def use_auth(self, form: AuthForm) -> None:
+        """Send the key in ``form`` from the next request on."""
+        self.auth_form = form
+        self._authorization = auth_header(self._key, form)
 
     async def request_deletion(self, subject: str) -> Answer:
-        """POST one deletion request for ``subject``."""
-        return await self._call("POST", self._post_url,
+        """POST one deletion request for ``subject``, with its Idempotency-Key."""
+        headers = {"Authorization": self._authorization,
+                   "Idempotency-Key": idempotency_key(self._id_secret, self._kind, subject)}
+        return await self._call("POST", self._post_url, headers=headers,
                                 data=_Body(deletion_body(self._kind, subject),
                                            content_type="application/json"))
 
     async def list_page(self, page: int) -> Answer:
         """GET one page of the unfiltered listing (records move between state lists)."""
         _on_the_wire()  # no body: aiohttp writes the request before it first waits
-        return await self._call("GET", self.listing_url, params={"page": str(page)})
+        return await self._call("GET", self.listing_url, params={"page": str(page)},
+                                headers={"Authorization": self._authorization})
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
         try:
@@ -193,18 +230,19 @@ class JuneClient:
                                              **kwargs) as response:
                 body = await response.read()
                 status = response.status
-                if 200 <= status < 300:
-                    return Answer(status, body=body)
                 headers = response.headers
         except TimeoutError:
             return Answer(None, "timed out")
         except aiohttp.ClientError as exc:
             return Answer(None, f"connection failed: {type(exc).__name__}")
+        quota = parse_quota(headers)
+        if 200 <= status < 300:
+            return Answer(status, body=body, quota=quota)
         message = server_message(body)
         if 300 <= status < 400:
             message = f"redirect to {headers.get('Location', '')!r} not followed"
         return Answer(status, message or f"HTTP {status}",
-                      parse_retry_after(headers.get("Retry-After")))
+                      parse_retry_after(headers.get("Retry-After")), quota=quota)
 
 
 def _on_the_wire() -> None:
@@ -232,19 +270,20 @@ class _Body(aiohttp.payload.BytesPayload):
 @asynccontextmanager
 async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: AuthStyle,
                       request_timeout: float, concurrency: int) -> AsyncIterator[JuneClient]:
-    """One session for the whole run, with explicit timeouts and a pool sized to concurrency."""
+    """One session for the whole run, with explicit timeouts and a pool sized to concurrency.
+
+    Under ``auth_style`` auto the key goes in the documented form until the preflight
+    (preflight.py) has found the one June accepts.
+    """
     connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300)
     session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=request_timeout,
                                       sock_connect=min(request_timeout, 10.0)),
-        headers={
-            "Authorization": auth_header(key, auth_style),
-            "Content-Type": "application/json",
-            "User-Agent": f"bulk-delete/{__version__}",
-        },
+        headers={"Content-Type": "application/json", "User-Agent": f"bulk-delete/{__version__}"},
     )
+    form: AuthForm = AUTH_FORMS[0] if auth_style == "auto" else auth_style
     try:
-        yield JuneClient(session, base_url, kind)
+        yield JuneClient(session, base_url, kind, key=key, auth_form=form)
     finally:
         await session.close()

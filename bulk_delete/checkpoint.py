@@ -1,6 +1,7 @@
 """The checkpoint directory: one job's state, owned by one process at a time.
 
-    manifest.json   kind, API host, tool version, creation time
+    manifest.json   kind, API host, tool version, creation time, the form of the key
+                    June accepted (once a read has shown it)
     journal.tsv     one line per ID outcome (journal.py), the source of truth
     plans/          the IDs each run read, for the report's pending and invalid rows
     runs.jsonl      a line when each run starts and ends, for ``status``
@@ -16,14 +17,14 @@ import fcntl
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from bulk_delete import __version__
-from bulk_delete.config import Kind
+from bulk_delete.config import AuthForm, Kind
 from bulk_delete.errors import CheckpointError
 from bulk_delete.journal import NAME, Journal, utc_now
 
@@ -36,6 +37,9 @@ class Manifest:
     api_host: str
     tool_version: str = __version__
     created_at: str = ""
+    #: The form of the key June accepted (``--auth-style``); None until a read showed it.
+    #: Manifests written before it existed lack it.
+    auth_style: AuthForm | None = None
 
 
 class Checkpoint:
@@ -78,6 +82,12 @@ class Checkpoint:
             self._journal = Journal.open(self.journal_path)
             _fsync_dir(self.directory)
         return self._journal
+
+    def record_auth_style(self, form: AuthForm) -> None:
+        """Keep the form of the key June accepted, for later commands of this job."""
+        if self.manifest.auth_style != form:
+            self.manifest = replace(self.manifest, auth_style=form)
+            _write_manifest(self.directory, self.manifest)
 
     def save_plan(self, frame: pl.DataFrame) -> None:
         """Keep the IDs a run read (to send and invalid) for the report, atomically."""
@@ -164,13 +174,16 @@ def _manifest(directory: Path, kind: Kind | None, api_host: str | None, *,
         if kind is None or api_host is None:
             raise CheckpointError(f"{directory} has no manifest and no kind/API to start one")
         manifest = Manifest(kind=kind, api_host=api_host, created_at=utc_now())
-        write_private(path, lambda tmp: tmp.write_text(json.dumps(asdict(manifest), indent=2)))
+        _write_manifest(directory, manifest)
         return manifest
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         manifest = Manifest(kind=data["kind"], api_host=data["api_host"],
                             tool_version=data.get("tool_version", "?"),
-                            created_at=data.get("created_at", ""))
+                            created_at=data.get("created_at", ""),
+                            auth_style=data.get("auth_style"))
+        if manifest.auth_style not in (None, "raw", "basic"):
+            raise ValueError(manifest.auth_style)
     except (OSError, ValueError, KeyError, TypeError):
         raise CheckpointError(f"{path} is unreadable or damaged") from None
     for name, wanted, held in (("kind", kind, manifest.kind),
@@ -179,6 +192,11 @@ def _manifest(directory: Path, kind: Kind | None, api_host: str | None, *,
             raise CheckpointError(f"{directory} belongs to a job with {name} {held!r}, not "
                                   f"{wanted!r}; use another --checkpoint-dir")
     return manifest
+
+
+def _write_manifest(directory: Path, manifest: Manifest) -> None:
+    text = json.dumps(asdict(manifest), indent=2)
+    write_private(directory / "manifest.json", lambda tmp: tmp.write_text(text))
 
 
 def write_private(path: Path, write: Callable[[Path], object]) -> None:

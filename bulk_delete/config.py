@@ -19,7 +19,11 @@ from bulk_delete import shards as shards_module
 from bulk_delete.errors import UsageError
 
 Kind = Literal["user", "group"]
-AuthStyle = Literal["raw", "basic"]
+#: How the key is sent: ``raw`` as June documents (``Basic <key>``), ``basic`` as standard
+#: Basic auth (``Basic base64(key:)``).
+AuthForm = Literal["raw", "basic"]
+#: The setting: a form, or ``auto`` to find the one June accepts.
+AuthStyle = Literal["auto", "raw", "basic"]
 
 DEFAULT_API_URL = "https://api.june.so"
 #: Recorded as the API host of a job run against the built-in sandbox.
@@ -56,7 +60,7 @@ class Settings:
     checkpoint_dir: Path = Path("bulk-delete-state")
     api_url: str = DEFAULT_API_URL
     api_key: Secret | None = None
-    auth_style: AuthStyle = "raw"
+    auth_style: AuthStyle = "auto"
     rate: float = 10.0
     concurrency: int = 16
     max_attempts: int = 6

@@ -26,8 +26,9 @@ from bulk_delete.config import Settings
 from bulk_delete.connection import Connect, Connection, connect
 from bulk_delete.errors import BulkDeleteError, ExitCode, UsageError
 from bulk_delete.interrupts import Interrupts
-from bulk_delete.listing import Listing, preflight
+from bulk_delete.listing import Listing
 from bulk_delete.logs import get_logger
+from bulk_delete.preflight import probe, read_with_auth
 from bulk_delete.present import Status, View
 from bulk_delete.progress import Tally
 from bulk_delete.submit import Submitter, skip_listed
@@ -209,6 +210,8 @@ async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Ser
                        interrupts: Interrupts, view: View, *, skip_existing: bool) -> ExitCode:
     settings = conn.settings
     the_journal = checkpoint.journal()
+    if len(to_send):
+        await probe(conn, checkpoint)
     if skip_existing and len(to_send):
         listed = (await _listing(conn).read())["subject"]
         before = len(to_send)
@@ -217,9 +220,6 @@ async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Ser
     if not len(to_send):
         view.nothing_to_send()
         return ExitCode.OK
-    if not skip_existing:
-        await preflight(conn.client, conn.pacer, kind=settings.kind,
-                        auth_style=settings.auth_style)
     tally = Tally(total=len(to_send))
     submitter = Submitter(conn.client, conn.pacer, the_journal, concurrency=settings.concurrency,
                           max_attempts=settings.max_attempts, tally=tally)
@@ -229,7 +229,7 @@ async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Ser
             ending = await submitter.run(_chunks(to_send))
     finally:
         interrupts.submitter = None
-    view.submitted(tally, ending.value)
+    view.submitted(tally, ending.value, conn.pacer.stated)
     return submitter.exit_code(settings.auth_style)
 
 
@@ -237,7 +237,8 @@ async def _reconcile_step(conn: Connection, checkpoint: Checkpoint, checking: Ch
                           view: View) -> ExitCode:
     records = journal.read(checkpoint.journal_path)
     sent = records.filter(pl.col("outcome").is_in(journal.REQUESTED))["id"]
-    listed = await _listing(conn).read(expected=sent)
+    listed = await read_with_auth(conn, checkpoint,
+                                  lambda: _listing(conn).read(expected=sent))
     rows = joining.report_rows(records, checkpoint.plans(), listed, kind=conn.settings.kind,
                                now=datetime.now(UTC), deadline_hours=checking.deadline_hours)
     summary = joining.summarize(rows)

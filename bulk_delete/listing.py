@@ -10,7 +10,6 @@ repeats the one before (a server that ignores ``page``), or at MAX_PAGES.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable
 
@@ -170,16 +169,3 @@ class Listing:
         except ListingShapeError as exc:
             raise ApiUnavailable(f"listing page {number} cannot be read: {exc}") from None
 
-
-async def preflight(client: Client, pacer: Pacer, *, kind: Kind,
-                    auth_style: AuthStyle) -> None:
-    """Ask for listing page 1 before the first deletion: a wrong key or URL stops the job here.
-
-    A wrong --api-url path would otherwise answer 404 to every deletion, and 404 is final
-    for an ID: the whole list would be journalled as rejected. Only those two answers
-    (AuthError, UsageError) matter here; any other failure leaves the deletions to speak
-    for themselves.
-    """
-    listing = Listing(client, pacer, kind=kind, auth_style=auth_style, max_attempts=1, window=1)
-    with contextlib.suppress(ApiUnavailable):
-        await listing.top()

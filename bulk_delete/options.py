@@ -55,8 +55,9 @@ connection = stack(
                  type=click.Path(path_type=Path, dir_okay=False),
                  help="File holding the API key (or set JUNE_API_KEY; never a flag)."),
     click.option("--auth-style", envvar="JUNE_AUTH_STYLE", show_envvar=True,
-                 type=click.Choice(["raw", "basic"]), default="raw", show_default=True,
-                 help="raw: 'Basic <key>' as June documents; basic: 'Basic base64(key:)'."),
+                 type=click.Choice(["auto", "raw", "basic"]), default="auto", show_default=True,
+                 help="auto: find the form June accepts; raw: 'Basic <key>' as June documents; "
+                      "basic: 'Basic base64(key:)'."),
     click.option("--rate", envvar="BULK_DELETE_RATE", show_envvar=True,
                  type=Finite(0.01, 10_000), default=10.0, show_default=True,
                  help="Requests per second, all endpoints together, never exceeded."),

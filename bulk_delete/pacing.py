@@ -41,6 +41,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bulk_delete.ratelimit import Limit, Quota
+
 
 @dataclass(frozen=True, kw_only=True)
 class Tuning:
@@ -103,16 +105,25 @@ class Pacer:
             raise ValueError("rate must be a positive number of requests per second")
         #: The constants in force.
         self.tuning = tuning
-        #: The ceiling, ``--rate``.
+        #: ``--rate``.
         self.max_rate = rate
-        #: The rate in force now; lower than max_rate after 429s.
+        #: The highest rate a start may keep: ``--rate``, or the limit June states if lower.
+        self.ceiling = rate
+        #: The rate in force now; lower than the ceiling after 429s.
         self.rate = rate
+        #: The rate limit June stated in its headers, if it did.
+        self.stated: Limit | None = None
+        #: Starts allowed in any window: ``floor(--rate)``, or June's count if its window is
+        #: one second or shorter and its count lower.
+        self._cap = max(1, math.floor(rate))
+        #: The longest reset seen without a stated window: the window is at least that long.
+        self._longest_reset = 0.0
         self._clock = clock
         #: How to wait; tests pass one that moves a fake clock instead.
         self.sleep = sleep
         self._next_slot = -math.inf
         self._paused_until = -math.inf
-        self._starts: deque[float] = deque(maxlen=max(1, math.floor(rate)))
+        self._starts: deque[float] = deque(maxlen=self._cap)
         #: When the last ``floor(max_rate)`` tracked requests were handed to the socket.
         self._sent: deque[float] = deque(maxlen=self._starts.maxlen)
         #: Tracked requests admitted but not yet on the wire: they count as sent now.
@@ -121,14 +132,15 @@ class Pacer:
         self._epoch = -math.inf
         self._last_change = -math.inf
         #: The rate June admitted when it last said 429, as a ``rate`` (margin included).
-        self._ceiling: float | None = None
+        self._found: float | None = None
         #: Seconds without a 429 before creeping back up.
         self._quiet = tuning.quiet
         #: When a request last got an answer other than 429.
         self.last_admitted = clock()
 
     def __repr__(self) -> str:
-        return f"Pacer(rate={self.rate:.2f}, max_rate={self.max_rate:.2f})"
+        return (f"Pacer(rate={self.rate:.2f}, ceiling={self.ceiling:.2f}, "
+                f"max_rate={self.max_rate:.2f})")
 
     def storming(self) -> bool:
         """True when nothing but 429s came back for ``tuning.storm`` seconds."""
@@ -158,15 +170,15 @@ class Pacer:
         self._sent.append(self._clock())
 
     def _window_wait(self, now: float) -> float:
-        """Seconds until one more start keeps every window at ``floor(max_rate)`` requests.
+        """Seconds until one more start keeps every window at ``_cap`` requests.
 
         Counted twice: by start time, and by the time requests really left (those admitted
         but not yet sent count as leaving now).
         """
-        starts, sent = self._starts, self._sent
+        starts, sent, cap = self._starts, self._sent, self._cap
         window = self.tuning.window
-        wait = starts[0] + window - now if len(starts) == starts.maxlen else 0.0
-        old = len(sent) - (sent.maxlen or 1) + self._unsent + 1  # sends that must be past
+        wait = starts[-cap] + window - now if len(starts) >= cap else 0.0
+        old = len(sent) - cap + self._unsent + 1  # sends that must be past
         if old > len(sent):
             return max(wait, self.tuning.poll)  # more requests on their way out than a window holds
         if old > 0:
@@ -183,9 +195,43 @@ class Pacer:
         """A request got an answer other than 429: creep back up after a quiet spell."""
         now = self.last_admitted = self._clock()
         quiet = now - self._epoch >= self._quiet and now - self._last_change >= 1.0
-        if self.rate < self.max_rate and quiet:
-            self.rate = min(self.max_rate, self.rate * self.tuning.creep)
+        if self.rate < self.ceiling and quiet:
+            self.rate = min(self.ceiling, self.rate * self.tuning.creep)
             self._last_change = now
+
+    def told(self, quota: Quota, *, refused: bool = False) -> None:
+        """An answer stated June's rate limit: start no faster, and pause when it is spent.
+
+        A limit without a window (the ``X-`` trio) counts over at least one second, and at
+        least over the longest reset seen on an answer that was not a 429. Nothing remaining
+        pauses every start until the reset (capped at ``max_pause``; a 429's pause is
+        :meth:`throttled`'s), except under a window of a second or less: there the window
+        cap holds the next start back until one of its own starts leaves the window, and a
+        reset rounded up to a whole second would cost a second at every answer at the limit.
+        """
+        if quota.limit:
+            if quota.window is None and quota.reset is not None and not refused:
+                self._longest_reset = max(self._longest_reset, quota.reset)
+            self._state(Limit(quota.limit, quota.window or max(1.0, self._longest_reset)))
+        if refused or quota.remaining != 0 or quota.reset is None:
+            return
+        if self.stated is None or self.stated.window > 1.0:
+            pause = min(self.tuning.max_pause, quota.reset)
+            self._paused_until = max(self._paused_until, self._clock() + pause)
+
+    def _state(self, limit: Limit) -> None:
+        """Keep under a limit June stated; a rate that was at the old ceiling moves with it."""
+        if limit == self.stated:
+            return
+        at_ceiling = self.rate >= self.ceiling
+        self.stated = limit
+        self.ceiling = min(self.max_rate, limit.per_second)
+        rate = self.ceiling if at_ceiling else min(self.rate, self.ceiling)
+        # The next slot was spaced at the old rate: space it at the new one.
+        self._next_slot += (1 + self.tuning.margin) * (1 / rate - 1 / self.rate)
+        self.rate = rate
+        per_window = limit.per_second if limit.window <= 1.0 else self.max_rate
+        self._cap = max(1, math.floor(min(self.max_rate, per_window)))
 
     def throttled(self, started: float, retry_after: float | None) -> None:
         """A request started at ``started`` got 429: pause everyone and slow down once."""
@@ -195,10 +241,10 @@ class Pacer:
         if started <= self._epoch:
             return  # sent before the last slow-down: the same congestion, already handled
         ceiling = (1 + tuning.margin) * sum(1 for t in self._starts if started - 1.0 <= t < started)
-        same = (self._ceiling is not None
-                and abs(ceiling - self._ceiling) <= tuning.same * self._ceiling)
+        same = (self._found is not None
+                and abs(ceiling - self._found) <= tuning.same * self._found)
         self._quiet = min(tuning.max_quiet, 2 * self._quiet) if same else tuning.quiet
-        self._ceiling = ceiling
-        self.rate = min(self.max_rate, max(tuning.min_rate, tuning.floor * self.rate,
-                                           tuning.backoff * min(self.rate, ceiling)))
+        self._found = ceiling
+        self.rate = min(self.ceiling, max(tuning.min_rate, tuning.floor * self.rate,
+                                          tuning.backoff * min(self.rate, ceiling)))
         self._epoch = self._last_change = now

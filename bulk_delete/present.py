@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bulk_delete.logs import get_logger
 from bulk_delete.plan import Plan
 from bulk_delete.progress import Tally
+from bulk_delete.ratelimit import Limit
 
 #: Seconds between progress log lines in JSON mode.
 LOG_EVERY = 5.0
@@ -102,11 +103,16 @@ class View:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def submitted(self, tally: Tally, ending: str) -> None:
-        self._log.info("bulk_delete.submitted", ending=ending, **tally.snapshot())
-        self._say(f"sent:        accepted {tally.accepted:,}, rejected {tally.rejected:,}, "
-                  f"failed {tally.failed:,} of {tally.total:,} in {tally.elapsed():.1f} s "
-                  f"({tally.requests:,} requests, {tally.throttled:,} throttled)")
+    def submitted(self, tally: Tally, ending: str, stated: Limit | None = None) -> None:
+        """The submission's counts, and the rate limit June stated, if it did."""
+        limit = {} if stated is None else {"stated_limit": stated.count,
+                                           "stated_window_seconds": stated.window}
+        self._log.info("bulk_delete.submitted", ending=ending, **tally.snapshot(), **limit)
+        said = "" if stated is None else f"; June states a limit of {stated}"
+        self._say(f"sent:        accepted {tally.accepted:,}, already requested "
+                  f"{tally.already_requested:,}, rejected {tally.rejected:,}, failed "
+                  f"{tally.failed:,} of {tally.total:,} in {tally.elapsed():.1f} s "
+                  f"({tally.requests:,} requests, {tally.throttled:,} throttled{said})")
 
     def reconciled(self, summary: dict[str, dict[str, int]], report: Path) -> None:
         self._log.info("bulk_delete.reconciled", report=str(report), **summary)

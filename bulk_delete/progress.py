@@ -12,6 +12,8 @@ class Tally:
 
     total: int
     accepted: int = 0
+    #: June said it already held a request for the ID (409, or a 4xx saying so).
+    already_requested: int = 0
     rejected: int = 0
     failed: int = 0
     requests: int = 0
@@ -30,7 +32,7 @@ class Tally:
 
     @property
     def done(self) -> int:
-        return self.accepted + self.rejected + self.failed
+        return self.accepted + self.already_requested + self.rejected + self.failed
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -47,7 +49,7 @@ class Tally:
         """The counts as a log event's fields."""
         eta = self.eta_seconds()
         return {"done": self.done, "total": self.total, "accepted": self.accepted,
-                "rejected": self.rejected, "failed": self.failed, "requests": self.requests,
-                "retries": self.retries, "throttled": self.throttled,
-                "per_second": round(self.per_second(), 1),
+                "already_requested": self.already_requested, "rejected": self.rejected,
+                "failed": self.failed, "requests": self.requests, "retries": self.retries,
+                "throttled": self.throttled, "per_second": round(self.per_second(), 1),
                 "eta_seconds": None if eta is None else round(eta)}

@@ -1,10 +1,12 @@
 """Sending one request until June gives a final answer: paced, with backoff on failures.
 
-Final answers are accepted, rejected, or a key problem (AUTH). Transient failures
-are retried up to ``max_attempts`` in all, with capped full-jitter backoff (or
-Retry-After). 429s wait for the pacer and do not use up attempts (a too-high
-``--rate`` costs time, not IDs), up to ``throttles_per_attempt`` per attempt, or
-until the whole job has seen nothing but 429s for ``tuning.storm`` seconds.
+Final answers are accepted, already requested, rejected, or a key problem (AUTH).
+Transient failures are retried up to ``max_attempts`` in all, with capped
+full-jitter backoff (or Retry-After). 429s wait for the pacer and do not use up
+attempts (a too-high ``--rate`` costs time, not IDs), up to
+``throttles_per_attempt`` per attempt, or until the whole job has seen nothing
+but 429s for ``tuning.storm`` seconds. Every rate limit an answer states goes to
+the pacer.
 
 What happened along the way (a request, a retry, a 429) is told to an
 :class:`Events` listener, so counting and display stay out of this module.
@@ -18,6 +20,9 @@ from typing import Protocol
 
 from bulk_delete.api import ON_THE_WIRE, Answer, Verdict
 from bulk_delete.pacing import Pacer
+
+#: Verdicts that end a call: June has given its final answer for the request.
+FINAL = (Verdict.ACCEPTED, Verdict.ALREADY_REQUESTED, Verdict.REJECTED, Verdict.AUTH)
 
 
 class Events(Protocol):
@@ -78,15 +83,17 @@ class Retrier:
             attempts += 1
             self.events.request()
             kind = answer.verdict
+            if answer.quota is not None:
+                self.pacer.told(answer.quota, refused=kind is Verdict.THROTTLED)
             if kind is Verdict.THROTTLED:
-                self.pacer.throttled(started, answer.retry_after)
+                self.pacer.throttled(started, answer.wait)
                 self.events.throttle()
                 throttles += 1
             else:
                 self.pacer.admitted()
             if kind is Verdict.TRANSIENT:
                 failures += 1
-            if kind in (Verdict.ACCEPTED, Verdict.REJECTED, Verdict.AUTH):
+            if kind in FINAL:
                 return answer, attempts
             if (failures >= self.max_attempts or self._stopping() or self.pacer.storming()
                     or throttles >= tuning.throttles_per_attempt * self.max_attempts):

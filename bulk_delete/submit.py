@@ -155,6 +155,8 @@ class Submitter:
         kind = answer.verdict
         if kind is Verdict.ACCEPTED:
             return Outcome(subject, ACCEPTED, answer.status, attempts)
+        if kind is Verdict.ALREADY_REQUESTED:  # June holds a request already: evidence too
+            return Outcome(subject, ALREADY_REQUESTED, answer.status, attempts, answer.message)
         if kind is Verdict.REJECTED:
             return Outcome(subject, REJECTED, answer.status, attempts, answer.message)
         if kind is Verdict.AUTH:
@@ -176,6 +178,8 @@ class Submitter:
         self._gave_up_in_a_row = 0
         if outcome.outcome == ACCEPTED:
             self.tally.accepted += 1
+        elif outcome.outcome == ALREADY_REQUESTED:
+            self.tally.already_requested += 1
         else:
             self.tally.rejected += 1
 

@@ -10,6 +10,8 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from bulk_delete.api import Answer
+from bulk_delete.config import AuthForm
+from bulk_delete.ratelimit import Quota
 
 T = TypeVar("T")
 
@@ -55,55 +57,79 @@ class FakeTime:
 class Script:
     """A send() that answers from a list of HTTP statuses (None: no answer)."""
 
-    def __init__(self, *statuses: int | None, retry_after: float | None = None) -> None:
+    def __init__(self, *statuses: int | None, retry_after: float | None = None,
+                 quota: Quota | None = None) -> None:
         self.statuses = list(statuses)
         self.retry_after = retry_after
+        self.quota = quota
         self.sent = 0
 
     async def __call__(self) -> Answer:
         status = self.statuses[min(self.sent, len(self.statuses) - 1)]
         self.sent += 1
-        return Answer(status, "boom" if status != 200 else "", self.retry_after)
+        return Answer(status, "boom" if status != 200 else "", self.retry_after,
+                      quota=self.quota)
 
 
 class FakeJune:
     """A :class:`~bulk_delete.api.Client` held in memory: what a test tells June to answer.
 
     ``answers`` maps a subject to the statuses June gives it, in turn (the last repeats);
-    any other subject is accepted. Accepted subjects are listed, newest first, in ``state``
-    (what June says of every request), ``page_size`` to a page. ``posts`` records every
-    POST in order.
+    any other subject is accepted; with ``duplicate_status`` 409 a subject June holds already
+    is answered 409. Accepted subjects are listed, newest first, in ``state`` (what June says
+    of every request), ``page_size`` to a page. A request with the key in a form not in
+    ``accepts`` is answered 401; every answer carries ``quota``. ``posts`` records every
+    POST in order, ``forms`` the key's form of every request.
     """
 
     listing_url = "https://june.test/api/platform/data_management/user_deletion_requests"
 
     def __init__(self, *, answers: dict[str, list[int]] | None = None,
                  state: str = "requested", page_size: int = 10, listing_status: int = 200,
-                 listed: list[str] | None = None) -> None:
+                 listed: list[str] | None = None, duplicate_status: int = 200,
+                 accepts: tuple[AuthForm, ...] = ("raw", "basic"),
+                 quota: Quota | None = None) -> None:
         self.answers = answers or {}
         self.state = state
         self.page_size = page_size
         self.listing_status = listing_status
+        self.duplicate_status = duplicate_status
+        self.accepts = accepts
+        self.quota = quota
+        self.auth_form: AuthForm = "raw"
         self.posts: list[str] = []
         self.pages: list[int] = []
+        self.forms: list[AuthForm] = []
         #: Subjects June holds a request for, oldest first.
         self.held: list[str] = list(listed or [])
 
+    def use_auth(self, form: AuthForm) -> None:
+        self.auth_form = form
+
     async def request_deletion(self, subject: str) -> Answer:
         await asyncio.sleep(0)  # an answer never comes back in the same loop turn
+        self.forms.append(self.auth_form)
+        if self.auth_form not in self.accepts:
+            return Answer(401, "unauthorized", quota=self.quota)
         self.posts.append(subject)
         statuses = self.answers.get(subject, [200])
         status = statuses[min(self.posts.count(subject), len(statuses)) - 1]
+        if 200 <= status < 300 and subject in self.held and self.duplicate_status == 409:
+            return Answer(409, f"a deletion request already exists for {subject}",
+                          quota=self.quota)
         if 200 <= status < 300 and subject not in self.held:
             self.held.append(subject)
-        return Answer(status, "" if status < 300 else f"refused {subject}")
+        return Answer(status, "" if status < 300 else f"refused {subject}", quota=self.quota)
 
     async def list_page(self, page: int) -> Answer:
         await asyncio.sleep(0)
+        self.forms.append(self.auth_form)
+        if self.auth_form not in self.accepts:
+            return Answer(401, "unauthorized", quota=self.quota)
         self.pages.append(page)
         if self.listing_status != 200:
             return Answer(self.listing_status, "refused")
         newest_first = self.held[::-1]
         chunk = newest_first[(page - 1) * self.page_size:page * self.page_size]
         records = [{"user_id": s, "state": self.state} for s in chunk]
-        return Answer(200, body=json.dumps({"data": records}).encode())
+        return Answer(200, body=json.dumps({"data": records}).encode(), quota=self.quota)

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
-from email.utils import formatdate
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
-from bulk_delete.api import (
-    ON_THE_WIRE,
-    Answer,
-    Verdict,
-    auth_header,
-    open_client,
-    parse_retry_after,
-    server_message,
-    verdict,
-)
+from bulk_delete.api import ON_THE_WIRE, Answer, Verdict, open_client, server_message, verdict
+from bulk_delete.auth import auth_header
 from bulk_delete.config import Secret
+from bulk_delete.ratelimit import Quota
 from tests.conftest import Serve
 
 POST = "/api/platform/data_management/user_deletion_request"
@@ -31,7 +22,8 @@ POST = "/api/platform/data_management/user_deletion_request"
 @pytest.mark.parametrize(("status", "expected"), [
     (200, Verdict.ACCEPTED), (201, Verdict.ACCEPTED), (202, Verdict.ACCEPTED),
     (204, Verdict.ACCEPTED), (400, Verdict.REJECTED), (404, Verdict.REJECTED),
-    (409, Verdict.REJECTED), (422, Verdict.REJECTED), (401, Verdict.AUTH), (403, Verdict.AUTH),
+    (409, Verdict.ALREADY_REQUESTED), (422, Verdict.REJECTED), (401, Verdict.AUTH),
+    (403, Verdict.AUTH),
     (429, Verdict.THROTTLED), (408, Verdict.TRANSIENT), (500, Verdict.TRANSIENT),
     (502, Verdict.TRANSIENT), (503, Verdict.TRANSIENT), (504, Verdict.TRANSIENT),
     (301, Verdict.TRANSIENT), (None, Verdict.TRANSIENT),
@@ -41,20 +33,26 @@ def test_verdicts(status: int | None, expected: Verdict) -> None:
     assert verdict(status) is expected
 
 
-@pytest.mark.parametrize(("header", "seconds"), [
-    ("5", 5.0), ("0", 0.0), ("1.5", 1.5), ("-3", 0.0), (None, None), ("", None),
-    ("soon", None),
+@pytest.mark.parametrize(("status", "message", "expected"), [
+    (409, "", Verdict.ALREADY_REQUESTED),
+    (409, "conflict", Verdict.ALREADY_REQUESTED),
+    (422, "A deletion request already exists for this user", Verdict.ALREADY_REQUESTED),
+    (400, "User ALREADY REQUESTED for deletion", Verdict.ALREADY_REQUESTED),
+    (400, "this user has already been requested", Verdict.ALREADY_REQUESTED),
+    (422, "Duplicate deletion request", Verdict.ALREADY_REQUESTED),
+    (404, "deletion request already submitted", Verdict.ALREADY_REQUESTED),
+    (422, "user_id is malformed", Verdict.REJECTED),
+    (404, "unknown user", Verdict.REJECTED),
+    (401, "key already revoked", Verdict.AUTH),
+    (403, "duplicate key", Verdict.AUTH),
+    (429, "duplicate request, slow down", Verdict.THROTTLED),
+    (503, "already exists", Verdict.TRANSIENT),
+    (200, "already exists", Verdict.ACCEPTED),
 ])
-def test_retry_after_seconds(header: str | None, seconds: float | None) -> None:
-    """Retry-After as delay-seconds; junk is ignored rather than trusted."""
-    assert parse_retry_after(header) == seconds
-
-
-def test_retry_after_http_date() -> None:
-    """Retry-After as an HTTP date counts from now."""
-    now = time.time()
-    assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
-    assert parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0.0
+def test_repeats_are_already_requested(status: int, message: str, expected: Verdict) -> None:
+    """409, and a 4xx (not 401/403/429) whose message says the request exists, are repeats."""
+    assert verdict(status, message) is expected
+    assert Answer(status, message).verdict is expected
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -96,6 +94,62 @@ async def test_sends_json_body_and_headers(serve: Serve) -> None:
     assert answer.status == 202
     assert seen == {"body": {"user_id": '00123 "x"'}, "auth": "Basic sk_1",
                     "type": "application/json"}
+
+
+async def test_each_post_carries_a_stable_idempotency_key(serve: Serve) -> None:
+    """The Idempotency-Key is the same for the same kind and ID in every run, differs between
+    IDs and kinds and keys, and holds no trace of the ID."""
+    keys: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        keys.append(request.headers["Idempotency-Key"])
+        return web.Response()
+
+    url = await serve(handler)
+    for key, kind, subject in [("sk_1", "user", "00123"), ("sk_1", "user", "00123"),
+                               ("sk_1", "user", "00124"), ("sk_1", "group", "00123"),
+                               ("sk_2", "user", "00123")]:
+        async with open_client(base_url=url, kind=kind, key=Secret(key),  # type: ignore[arg-type]
+                               auth_style="raw", request_timeout=5, concurrency=1) as client:
+            await client.request_deletion(subject)
+    assert keys[0] == keys[1]
+    assert len(set(keys)) == 4
+    assert all(len(k) == 32 and "00123" not in k and "sk_1" not in k for k in keys)
+
+
+async def test_use_auth_switches_the_form_of_every_later_request(serve: Serve) -> None:
+    """auto starts with the documented form; use_auth changes it for POSTs and GETs alike."""
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers["Authorization"])
+        return web.Response(text="[]")
+
+    async with open_client(base_url=await serve(handler), kind="user", key=Secret("sk_1"),
+                           auth_style="auto", request_timeout=5, concurrency=1) as client:
+        await client.list_page(1)
+        client.use_auth("basic")
+        await client.list_page(1)
+        await client.request_deletion("u1")
+    basic = "Basic " + base64.b64encode(b"sk_1:").decode()
+    assert seen == ["Basic sk_1", basic, basic]
+
+
+async def test_rate_limit_headers_reach_the_answer(serve: Serve) -> None:
+    """A 2xx and a 429 both carry the quota their headers state."""
+    async def handler(request: web.Request) -> web.Response:
+        headers = {"RateLimit-Policy": '"default";q=10;w=1', "RateLimit": '"default";r=0;t=1'}
+        if request.method == "GET":
+            return web.Response(status=429, headers={**headers, "Retry-After": "2"})
+        return web.Response(headers=headers)
+
+    async with open_client(base_url=await serve(handler), kind="user", key=Secret("sk_1"),
+                           auth_style="raw", request_timeout=5, concurrency=1) as client:
+        accepted = await client.request_deletion("u1")
+        throttled = await client.list_page(1)
+    quota = Quota(limit=10, window=1.0, remaining=0, reset=1.0)
+    assert (accepted.verdict, accepted.quota) == (Verdict.ACCEPTED, quota)
+    assert (throttled.verdict, throttled.quota, throttled.wait) == (Verdict.THROTTLED, quota, 2.0)
 
 
 async def test_any_2xx_body_is_accepted(serve: Serve) -> None:

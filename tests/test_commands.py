@@ -16,12 +16,14 @@ import polars as pl
 import pytest
 
 from bulk_delete import job
+from bulk_delete.checkpoint import Manifest, read_manifest
 from bulk_delete.config import Settings, resolve
 from bulk_delete.connection import Connection
 from bulk_delete.errors import AuthError, ExitCode
 from bulk_delete.journal import read
 from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
+from bulk_delete.ratelimit import Quota
 from tests.conftest import write_ids
 from tests.fakes import FakeJune, FakeTime
 
@@ -49,18 +51,24 @@ class Harness:
     def source(self, ids: list[str]) -> job.Source:
         return job.Source(paths=(str(write_ids(self.tmp_path / "ids.csv", ids)),))
 
-    async def submit(self, ids: list[str], *, skip_existing: bool = False) -> ExitCode:
-        return await self.time.drive(job.submit(self.settings(), self.source(ids), self.view,
-                                                skip_existing=skip_existing,
+    async def submit(self, ids: list[str], *, skip_existing: bool = False,
+                     **options: object) -> ExitCode:
+        return await self.time.drive(job.submit(self.settings(**options), self.source(ids),
+                                                self.view, skip_existing=skip_existing,
                                                 connect=self.connect))
 
-    async def reconcile(self) -> ExitCode:
-        return await self.time.drive(job.reconcile(self.settings(), self.view,
+    async def reconcile(self, **options: object) -> ExitCode:
+        return await self.time.drive(job.reconcile(self.settings(**options), self.view,
                                                    checking=job.Checking(),
                                                    connect=self.connect))
 
     def journal(self) -> list[tuple[str, str]]:
         return read(self.tmp_path / "state" / "journal.tsv").select("id", "outcome").rows()
+
+    def manifest(self) -> Manifest:
+        found = read_manifest(self.tmp_path / "state")
+        assert found is not None
+        return found
 
 
 IDS = [f"u{i:02d}" for i in range(12)]
@@ -75,7 +83,7 @@ async def test_submit_shows_the_plan_then_sends_each_id_once(tmp_path: Path) -> 
     assert sorted(run.journal()) == [(i, "accepted") for i in IDS]
     text = run.out.getvalue()
     assert text.index("to send") < text.index("sent:")  # the plan came before the sending
-    assert "accepted 12, rejected 0, failed 0 of 12" in text
+    assert "accepted 12, already requested 0, rejected 0, failed 0 of 12" in text
 
 
 async def test_submit_keeps_to_the_rate(tmp_path: Path) -> None:
@@ -168,3 +176,93 @@ async def test_status_and_dry_run_send_nothing(tmp_path: Path) -> None:
     assert len(run.june.posts) == 4
     assert 'would POST https://api.june.so/api/platform/data_management/user_deletion_request ' \
            '{"user_id": "u04"}' in run.out.getvalue()
+
+
+async def test_a_409_for_a_repeat_is_journalled_already_requested(tmp_path: Path) -> None:
+    """IDs June already holds answer 409: journalled already_requested with June's status and
+    message, sent once, counted in the summary, and the job exits 0."""
+    run = Harness(tmp_path, FakeJune(duplicate_status=409, listed=IDS[:3]))
+    assert await run.submit(IDS) is ExitCode.OK
+    records = read(tmp_path / "state" / "journal.tsv")
+    repeats = records.filter(pl.col("outcome") == "already_requested")
+    assert sorted(repeats.select("id", "http_status", "error").rows()) == [
+        (i, "409", f"a deletion request already exists for {i}") for i in IDS[:3]]
+    assert sorted(run.june.posts) == IDS
+    assert "accepted 9, already requested 3, rejected 0, failed 0 of 12" in run.out.getvalue()
+    assert await run.submit(IDS) is ExitCode.OK
+    assert sorted(run.june.posts) == IDS  # final: a rerun sends none of them again
+
+
+async def test_a_repeat_after_a_failed_attempt_is_evidence(tmp_path: Path) -> None:
+    """A 502, then 409 on the retry (the first request landed after all): already_requested."""
+    run = Harness(tmp_path, FakeJune(answers={"u04": [502, 409]}))
+    assert await run.submit(IDS) is ExitCode.OK
+    assert ("u04", "already_requested") in run.journal()
+    assert run.june.posts.count("u04") == 2
+
+
+async def test_auto_finds_the_form_june_accepts_and_records_it(tmp_path: Path) -> None:
+    """Against a June that takes standard Basic only, the documented form is refused once, at
+    the preflight; every deletion goes in the standard form; the manifest records it."""
+    run = Harness(tmp_path, FakeJune(accepts=("basic",)))
+    assert await run.submit(IDS) is ExitCode.OK
+    assert run.june.forms[:2] == ["raw", "basic"]
+    assert set(run.june.forms[2:]) == {"basic"}
+    assert sorted(run.june.posts) == IDS
+    assert run.manifest().auth_style == "basic"
+
+
+async def test_auto_with_both_forms_refused_sends_nothing(tmp_path: Path) -> None:
+    """Both forms refused: exit 5 with a message naming both, no deletion, nothing journalled."""
+    run = Harness(tmp_path, FakeJune(accepts=()))
+    with pytest.raises(AuthError, match=r"in both forms it may take .*'Basic <key>'.*"
+                                        r"'Basic base64\(key:\)'") as caught:
+        await run.submit(IDS)
+    assert caught.value.exit_code is ExitCode.AUTH
+    assert (run.june.forms, run.june.posts, run.journal()) == (["raw", "basic"], [], [])
+    assert run.manifest().auth_style is None
+
+
+async def test_a_forced_form_is_not_probed(tmp_path: Path) -> None:
+    """--auth-style raw against a basic-only June: one refused read, a hint to try basic."""
+    run = Harness(tmp_path, FakeJune(accepts=("basic",)))
+    with pytest.raises(AuthError, match="try --auth-style basic"):
+        await run.submit(IDS, auth_style="raw")
+    assert (run.june.forms, run.june.posts) == (["raw"], [])
+
+
+async def test_skip_existing_and_reconcile_use_the_form_found(tmp_path: Path) -> None:
+    """--skip-existing reads the listing in the form the preflight found; reconcile takes it
+    from the manifest and never tries the refused one again."""
+    run = Harness(tmp_path, FakeJune(accepts=("basic",), listed=IDS[:4]))
+    assert await run.submit(IDS, skip_existing=True) is ExitCode.OK
+    assert sorted(run.june.posts) == IDS[4:]
+    before = len(run.june.forms)
+    assert await run.reconcile() is ExitCode.IN_PROGRESS
+    assert len(run.june.forms) > before
+    assert run.june.forms.count("raw") == 1  # the preflight's first try, only
+
+
+async def test_reconcile_of_an_older_checkpoint_finds_the_form(tmp_path: Path) -> None:
+    """A manifest written before the form was recorded: reconcile's read finds and keeps it."""
+    run = Harness(tmp_path, FakeJune(accepts=("raw", "basic")))
+    await run.submit(IDS)
+    path = tmp_path / "state" / "manifest.json"
+    path.write_text(path.read_text().replace('"auth_style": "raw"', '"auth_style": null'))
+    assert run.manifest().auth_style is None
+    run.june.accepts = ("basic",)
+    assert await run.reconcile() is ExitCode.IN_PROGRESS
+    assert run.manifest().auth_style == "basic"
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    assert set(report["server_state"]) == {"requested"}
+
+
+async def test_the_limit_june_states_paces_the_job_and_is_shown(tmp_path: Path) -> None:
+    """June states 100 per 60 s: the job keeps under 100/60 per second from its first
+    deletion, though --rate is 10, and the summary names the limit."""
+    quota = Quota(limit=100, window=60, remaining=90, reset=40)
+    run = Harness(tmp_path, FakeJune(quota=quota), rate=10)
+    begun = run.time.now
+    assert await run.submit(IDS) is ExitCode.OK
+    assert run.time.now - begun >= len(IDS) * 60 / 100
+    assert "June states a limit of 100 per 60 s" in run.out.getvalue()

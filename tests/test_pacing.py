@@ -10,6 +10,7 @@ from typing import TypeVar
 import pytest
 
 from bulk_delete.pacing import TUNING, Pacer
+from bulk_delete.ratelimit import Quota
 from tests.fakes import FakeTime
 
 T = TypeVar("T")
@@ -233,3 +234,100 @@ async def test_slowing_down_never_goes_above_a_low_rate() -> None:
     pacer = Pacer(0.5, clock=fake.clock, sleep=fake.sleep)
     pacer.throttled(await fake.drive(pacer.acquire()), retry_after=0)
     assert pacer.rate == 0.5
+
+
+async def test_a_stated_limit_is_the_ceiling() -> None:
+    """June states 100 per 60 s: starts are spaced for 100/60 per second, whatever --rate."""
+    fake = FakeTime()
+    pacer = Pacer(30, clock=fake.clock, sleep=fake.sleep)
+    pacer.told(Quota(limit=100, window=60, remaining=99, reset=60))
+    assert pacer.ceiling == pacer.rate == pytest.approx(100 / 60)
+    starts = await run_workers(fake, pacer, workers=8, per_worker=20)
+    assert (len(starts) - 1) / (max(starts) - min(starts)) <= 100 / 60
+    assert str(pacer.stated) == "100 per 60 s"
+
+
+async def test_a_stated_one_second_limit_caps_every_window() -> None:
+    """Under a stated 50 per second, no 1-second window holds more than 50, even with late
+    sleeps, though --rate allows 300."""
+    fake = FakeTime(overshoot=0.05)
+    pacer = Pacer(300, clock=fake.clock, sleep=fake.sleep)
+    pacer.told(Quota(limit=50, window=1))
+    starts = await run_workers(fake, pacer, workers=16, per_worker=20)
+    assert max_in_window(starts) <= 50
+    assert max_in_window(starts) >= 45  # and it does not fall far short of the limit
+
+
+async def test_a_stated_limit_never_raises_the_rate_above_rate() -> None:
+    """A limit above --rate leaves the ceiling at --rate."""
+    pacer = Pacer(10)
+    pacer.told(Quota(limit=1000, window=1))
+    assert pacer.ceiling == pacer.rate == 10
+
+
+async def test_a_limit_without_a_window_counts_over_the_longest_reset() -> None:
+    """X-RateLimit-* state no window: one second at least, or the longest reset seen."""
+    short = Pacer(100)
+    short.told(Quota(limit=50, remaining=3, reset=1))
+    assert short.ceiling == 50
+    hourly = Pacer(100)
+    hourly.told(Quota(limit=5000, remaining=4999, reset=3599))
+    assert hourly.ceiling == pytest.approx(5000 / 3599)
+    hourly.told(Quota(limit=5000, remaining=4000, reset=2000))
+    assert hourly.ceiling == pytest.approx(5000 / 3599)  # a later, shorter reset: same window
+
+
+async def test_a_raised_limit_lifts_a_rate_that_was_at_the_old_one() -> None:
+    """A rate held only by the stated limit follows it up; one lowered by 429s does not jump."""
+    pacer = Pacer(100)
+    pacer.told(Quota(limit=20, window=1))
+    pacer.told(Quota(limit=40, window=1))
+    assert pacer.rate == 40
+    fake = FakeTime()
+    throttled = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    throttled.told(Quota(limit=20, window=1))
+    throttled.throttled(await fake.drive(throttled.acquire()), retry_after=0)
+    low = throttled.rate
+    throttled.told(Quota(limit=40, window=1))
+    assert throttled.rate == low < 20
+
+
+async def test_nothing_remaining_pauses_until_the_reset() -> None:
+    """Remaining 0 with 7 s to the reset of a 60-second window: no start for 7 s."""
+    fake = FakeTime()
+    pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
+    await fake.drive(pacer.acquire())
+    told_at = fake.now
+    pacer.told(Quota(limit=100, window=60, remaining=0, reset=7))
+    assert await fake.drive(pacer.acquire()) >= told_at + 7
+
+
+async def test_nothing_remaining_pauses_at_most_max_pause() -> None:
+    """A reset an hour away pauses for max_pause, like a capped Retry-After."""
+    fake = FakeTime()
+    pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
+    told_at = fake.now
+    pacer.told(Quota(remaining=0, reset=3600))
+    started = await fake.drive(pacer.acquire())
+    assert told_at + TUNING.max_pause <= started < told_at + TUNING.max_pause + 1
+
+
+async def test_nothing_remaining_in_a_one_second_window_waits_only_for_the_cap() -> None:
+    """Remaining 0 under a 1-second window (the sliding window at the limit says so at every
+    answer): no pause of a rounded-up second; the window cap alone spaces the next start."""
+    fake = FakeTime()
+    pacer = Pacer(50, clock=fake.clock, sleep=fake.sleep)
+    starts = [await fake.drive(pacer.acquire()) for _ in range(3)]
+    pacer.told(Quota(limit=50, window=1, remaining=0, reset=1))
+    starts.append(await fake.drive(pacer.acquire()))
+    assert starts[-1] - starts[-2] < 0.1
+
+
+async def test_a_refused_answer_does_not_pause_through_its_quota() -> None:
+    """A 429's quota states the limit but leaves the pause to throttled() (Retry-After)."""
+    fake = FakeTime()
+    pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
+    told_at = fake.now
+    pacer.told(Quota(limit=5, window=60, remaining=0, reset=30), refused=True)
+    assert pacer.ceiling == pytest.approx(5 / 60)
+    assert await fake.drive(pacer.acquire()) < told_at + 1

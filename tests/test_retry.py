@@ -7,6 +7,7 @@ import pytest
 from bulk_delete.api import ON_THE_WIRE, Answer
 from bulk_delete.pacing import TUNING, Pacer
 from bulk_delete.progress import Tally
+from bulk_delete.ratelimit import Quota
 from bulk_delete.retry import Retrier, backoff
 from tests.fakes import FakeTime, Script
 
@@ -103,4 +104,26 @@ async def test_a_storm_that_never_ends_gives_up_after_storm_seconds() -> None:
     assert used < TUNING.throttles_per_attempt * 6
     assert TUNING.storm < fake.now - begun <= TUNING.storm + 31
 
+
+
+
+async def test_the_retrier_tells_the_pacer_what_june_states() -> None:
+    """Every answer's quota reaches the pacer: a stated limit becomes its ceiling."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    retrier = Retrier(pacer, max_attempts=2, events=Tally(total=1))
+    await fake.drive(retrier.call(Script(200, quota=Quota(limit=20, window=1, remaining=19))))
+    assert pacer.ceiling == 20
+
+
+async def test_a_429_without_retry_after_waits_for_the_quota_reset() -> None:
+    """A 429 whose headers give no Retry-After but a reset 5 s away: the retry waits 5 s."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    retrier = Retrier(pacer, max_attempts=2, events=Tally(total=1))
+    begun = fake.now
+    send = Script(429, 200, quota=Quota(limit=50, window=60, remaining=0, reset=5))
+    answer, used = await fake.drive(retrier.call(send))
+    assert (answer.status, used) == (200, 2)
+    assert fake.now - begun >= 5
 

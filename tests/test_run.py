@@ -112,12 +112,13 @@ def test_run_submits_then_reconciles(june: June, tmp_path: Path) -> None:
 
 
 def test_run_stops_before_reconcile_when_the_key_is_wrong(june: June, tmp_path: Path) -> None:
-    """A bad key ends run with exit 5 after one listing read: no deletion, no report."""
+    """A bad key ends run with exit 5 after one listing read per form of the key: no
+    deletion, no report."""
     source = write_ids(tmp_path / "ids.csv", ["a"])
     env = {**cli_env(tmp_path), "JUNE_API_KEY": "wrong"}
     done = bulk_delete("run", str(source), "--api-url", june.url, env=env)
     assert done.returncode == 5
-    assert june.stats()["endpoints"]["user_deletion_requests"] == 1
+    assert june.stats()["endpoints"]["user_deletion_requests"] == 2
     assert june.posts() == 0
     assert not (tmp_path / "state" / "report.csv").exists()
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from bulk_delete.journal import read
 from tests.conftest import KEY, June, bulk_delete, cli_env, write_ids
@@ -93,16 +94,24 @@ def test_rejections_are_final_and_not_retried(june: June, tmp_path: Path) -> Non
     assert june.posts() == 22
 
 
-def test_bad_key_stops_at_once(june: June, tmp_path: Path) -> None:
-    """A 401 stops the job with exit 5 before any deletion is sent; nothing is marked failed."""
+@pytest.mark.parametrize(("style", "reads", "message"), [
+    ("auto", 2, "June refused the API key in both forms it may take ('Basic <key>' as June "
+                "documents it, then standard Basic 'Basic base64(key:)')"),
+    ("raw", 1, "June rejected the API key (HTTP 401: missing or wrong API key"),
+    ("basic", 1, "try --auth-style raw"),
+])
+def test_bad_key_stops_at_once(june: June, tmp_path: Path, style: str, reads: int,
+                               message: str) -> None:
+    """A 401 stops the job with exit 5 before any deletion is sent; nothing is marked failed.
+    The message names the forms auto tried, or the form to try instead of a forced one."""
     source = write_ids(tmp_path / "ids.csv", ids(500))
-    env = {**cli_env(tmp_path), "JUNE_API_KEY": "wrong-key"}
+    env = {**cli_env(tmp_path), "JUNE_API_KEY": "wrong-key", "JUNE_AUTH_STYLE": style}
     done = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "1000",
                        "--concurrency", "4", env=env)
     assert done.returncode == 5, done.stderr
-    assert "June rejected the API key" in done.stderr
-    assert "--auth-style basic" in done.stderr
+    assert message in done.stderr
     assert june.posts() == 0  # the listing read before the first deletion already got 401
+    assert june.stats()["endpoints"]["user_deletion_requests"] == reads
     assert journal_of(tmp_path).height == 0
 
 
