@@ -61,13 +61,22 @@ class Tuning:
     min_rate: float = 1.0
     #: After a 429 the rate drops to this share of the rate June admitted over the last second.
     backoff: float = 0.97
+    #: A 429 within ``hasty`` seconds of running at the rate the last one set: that rate was
+    #: far too high (a fixed-window limit can pass twice its limit across a second boundary,
+    #: so the first 429 can overestimate it twice), and drops to this share of it.
+    decrease: float = 0.7
+    hasty: float = 2.0
+    #: Seconds without a 429 before the rate climbs back to just under the last limit...
+    recover: float = 2.0
+    #: ... by this factor per second.
+    recover_creep: float = 1.1
     #: One 429 never lowers the rate below this share of the rate in force.
     floor: float = 0.25
     #: Seconds without a 429 before the rate creeps back up, at first.
-    quiet: float = 4.0
+    quiet: float = 30.0
     #: Each 429 that finds the same ceiling again (within ``same``) doubles the quiet spell,
     #: up to this.
-    max_quiet: float = 32.0
+    max_quiet: float = 120.0
     #: Two ceilings this close (relative) are the same limit found again.
     same: float = 0.1
     #: Factor per second by which the rate creeps back up after a quiet spell.
@@ -133,6 +142,15 @@ class Pacer:
         self._last_change = -math.inf
         #: The rate June admitted when it last said 429, as a ``rate`` (margin included).
         self._found: float | None = None
+        #: When the pause of the last slow-down ended.
+        self._resumed = -math.inf
+        #: The rate set at the last slow-down.
+        self._cut: float | None = None
+        #: The rate before the last step up, which held for a second at least.
+        self._good: float | None = None
+        #: Creeping back up is quick to here, just under the rate that last got a 429;
+        #: above it, the rate probes for a higher limit.
+        self._top = 0.0
         #: Seconds without a 429 before creeping back up.
         self._quiet = tuning.quiet
         #: When a request last got an answer other than 429.
@@ -192,12 +210,23 @@ class Pacer:
         return slot
 
     def admitted(self) -> None:
-        """A request got an answer other than 429: creep back up after a quiet spell."""
+        """A request got an answer other than 429: creep back up after a quiet spell.
+
+        Up to ``_top``, just under the rate that last got a 429, after ``recover`` seconds;
+        beyond it, probing for a higher limit, only after the quiet spell.
+        """
         now = self.last_admitted = self._clock()
-        quiet = now - self._epoch >= self._quiet and now - self._last_change >= 1.0
-        if self.rate < self.ceiling and quiet:
-            self.rate = min(self.ceiling, self.rate * self.tuning.creep)
-            self._last_change = now
+        if self.rate >= self.ceiling or now - self._last_change < 1.0:
+            return
+        calm = now - self._epoch
+        if self.rate < self._top and calm >= self.tuning.recover:
+            step = min(self._top, self.rate * self.tuning.recover_creep)
+        elif calm >= self._quiet:
+            step = self.rate * self.tuning.creep
+        else:
+            return
+        self._good, self.rate = self.rate, min(self.ceiling, step)
+        self._last_change = now
 
     def told(self, quota: Quota, *, refused: bool = False) -> None:
         """An answer stated June's rate limit: start no faster, and pause when it is spent.
@@ -237,14 +266,27 @@ class Pacer:
         """A request started at ``started`` got 429: pause everyone and slow down once."""
         now, tuning = self._clock(), self.tuning
         pause = min(tuning.max_pause, 1.0 if retry_after is None else retry_after)
+        if started > self._epoch:
+            self._resumed = self._paused_until  # the last pause ended then
         self._paused_until = max(self._paused_until, now + pause)
         if started <= self._epoch:
             return  # sent before the last slow-down: the same congestion, already handled
-        ceiling = (1 + tuning.margin) * sum(1 for t in self._starts if started - 1.0 <= t < started)
-        same = (self._found is not None
-                and abs(ceiling - self._found) <= tuning.same * self._found)
-        self._quiet = min(tuning.max_quiet, 2 * self._quiet) if same else tuning.quiet
-        self._found = ceiling
-        self.rate = min(self.ceiling, max(tuning.min_rate, tuning.floor * self.rate,
-                                          tuning.backoff * min(self.rate, ceiling)))
+        found = (1 + tuning.margin) * sum(1 for t in self._starts if started - 1.0 <= t < started)
+        failed = self.rate
+        same = self._found is not None and abs(found - self._found) <= tuning.same * self._found
+        rate = climb = tuning.backoff * min(failed, found)
+        if self._cut is None:
+            pass  # the first 429: June admitted ``found``
+        elif failed > self._top:  # a probe above the last limit found it again, or a new one
+            self._quiet = min(tuning.max_quiet, 2 * self._quiet) if same else tuning.quiet
+            rate = climb = min(rate, self._top) if same else rate
+        elif failed > self._cut:  # climbing back: the last step was one too many
+            rate = climb = min(rate, self._good or self._cut)
+        elif now - max(self._epoch, self._resumed) < tuning.hasty:
+            rate = min(rate, tuning.decrease * failed)  # the rate set last time: far too high
+        self._found = found
+        self.rate = self._cut = min(self.ceiling, max(tuning.min_rate, tuning.floor * failed,
+                                                      rate))
+        self._top = max(self.rate, min(self.ceiling, climb))
+        self._good = None
         self._epoch = self._last_change = now
