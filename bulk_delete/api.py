@@ -166,6 +166,11 @@ class Client(Protocol):
         """GET one page of the unfiltered listing."""
         ...
 
+    async def fetch(self, url: str) -> Answer:
+        """GET one listing page at ``url``: the listing URL with its query, or a link June
+        gave (paging.py checks it is on the configured host before it gets here)."""
+        ...
+
 
 class JuneClient:
     """Requests to one June API with one key, over one aiohttp session."""
@@ -184,8 +189,12 @@ class JuneClient:
 
     async def list_page(self, page: int) -> Answer:
         """GET one page of the unfiltered listing (records move between state lists)."""
+        return await self.fetch(f"{self.listing_url}?page={page}")
+
+    async def fetch(self, url: str) -> Answer:
+        """GET one listing page at ``url`` (on the configured host: paging.py checks)."""
         _on_the_wire()  # no body: aiohttp writes the request before it first waits
-        return await self._call("GET", self.listing_url, params={"page": str(page)})
+        return await self._call("GET", url)
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
         try:
