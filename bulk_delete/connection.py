@@ -46,7 +46,8 @@ async def connect(settings: Settings, checkpoint: Checkpoint) -> AsyncIterator[C
         async with open_client(base_url=settings.api_url, kind=settings.kind,
                                key=settings.require_key(), auth_style=settings.auth_style,
                                request_timeout=settings.timeout,
-                               concurrency=settings.concurrency) as client:
+                               concurrency=settings.concurrency,
+                               ca_bundle=settings.ca_bundle) as client:
             yield Connection(client, pacer, settings)
         return
     key = secrets.token_urlsafe(16)
