@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
+from pathlib import Path
 
 import click
 
@@ -35,6 +37,16 @@ class ListenError(click.ClickException):
     default=8080,
     show_default=True,
     help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate (chain) to serve HTTPS with; needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key of --tls-cert.",
 )
 @click.option(
     "--api-key",
@@ -119,10 +131,12 @@ class ListenError(click.ClickException):
     show_default=True,
     help="Seed for the fault dice and request ids, to replay a run.",
 )
-def sandbox(host: str, port: int, **knobs: object) -> None:
+def sandbox(host: str, port: int, tls_cert: Path | None, tls_key: Path | None,
+            **knobs: object) -> None:
     """Start a June-compatible API server for demos, tests and benchmarks.
 
-    It serves the four deletion endpoints of api.june.so on HTTP and deletes
+    It serves the four deletion endpoints of api.june.so on HTTP (HTTPS with
+    --tls-cert and --tls-key) and deletes
     nothing real. GET /_sandbox/stats shows exact counts of what reached it,
     POST /_sandbox/config changes knobs at runtime, POST /_sandbox/reset
     forgets everything. SIGINT or SIGTERM stops it (exit 130 or 143).
@@ -138,8 +152,24 @@ def sandbox(host: str, port: int, **knobs: object) -> None:
         config = SandboxConfig(**knobs)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    received = asyncio.run(_serve(SandboxServer(config, host=host, port=port)))
+    server = SandboxServer(config, host=host, port=port, ssl_context=_tls(tls_cert, tls_key))
+    received = asyncio.run(_serve(server))
     raise SystemExit(128 + received)
+
+
+def _tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """A server context for HTTPS, or None for plain HTTP."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.UsageError(f"cannot load --tls-cert {cert} with --tls-key {key}: "
+                               f"{getattr(exc, 'strerror', None) or exc}") from None
+    return context
 
 
 async def _serve(server: SandboxServer) -> signal.Signals:
