@@ -71,10 +71,10 @@ def decode_cursor(token: str) -> Position:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         created, request_id = text.split(" ", 1)
-        place = float(created), request_id
+        place: Position | None = float(created), request_id
     except ValueError:  # also bad base64 and bad UTF-8
-        place = math.nan, ""
-    if not math.isfinite(place[0]):
+        place = None
+    if place is None or not math.isfinite(place[0]):
         raise ValueError("cursor is not one this server gave")
     return place
 
