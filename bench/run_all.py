@@ -9,8 +9,8 @@ Each benchmark starts its own sandbox process(es). A figure shows the range over
 machine is shared, so rerun before trusting a miss. Reduced sizes: rate accuracy 5 s per case,
 adaptive 15 s per limit, faults 20 s, overhead 6 x 2,000 IDs per side, planning 2 million rows
 against 1 million done IDs, resume 1 million journalled IDs, reconcile 20,000 records,
-reconcile memory 500,000 IDs, peer 150 IDs. The memory check runs first: a peak-memory
-figure is only trusted after it.
+reconcile memory 500,000 IDs, peer 150 IDs, limiter choice 5 s per case. The memory check
+runs first: a peak-memory figure is only trusted after it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import adaptive
 import faults
+import limiter_choice
 import memory_check
 import overhead
 import peer
@@ -92,6 +93,7 @@ BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "reconcile_memory": reconcile_memory.figures,
     "peer": peer.figures,
     "sandbox_throughput": yardstick,
+    "limiter_choice": limiter_choice.figures,
 }
 
 
