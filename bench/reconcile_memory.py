@@ -1,6 +1,6 @@
 """Reconcile memory (SPEC §8): the peak of ``bulk-delete reconcile``, N journalled against N listed.
 
-    .venv/bin/python bench/reconcile_memory.py                    # 5,000,000 IDs (~3 min)
+    .venv/bin/python bench/reconcile_memory.py                    # 5,000,000 IDs (~5 min)
     .venv/bin/python bench/reconcile_memory.py --records 500000 --repeat 3
 
 A sandbox holding N finished deletion requests (``bench/seeded_sandbox.py``, 100 records a
