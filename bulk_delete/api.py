@@ -179,6 +179,10 @@ class JuneClient:
         self._headers = {"Authorization": authorization}
         #: The proxy and CAs the session uses, to explain a failed connection.
         self.route = route or Route()
+        proxy = self.route.proxy
+        #: The proxy's own credentials, for its CONNECT request only.
+        self._proxy_headers = ({"Proxy-Authorization": proxy.authorization}
+                               if proxy is not None and proxy.authorization else None)
         self._post_url = deletion_url(base_url, kind)
         self.listing_url = listing_url(base_url, kind)
 
@@ -196,7 +200,9 @@ class JuneClient:
     async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
         try:
             async with self._session.request(method, url, allow_redirects=False,
-                                             headers=self._headers, **kwargs) as response:
+                                             headers=self._headers,
+                                             proxy_headers=self._proxy_headers,
+                                             **kwargs) as response:
                 body = await response.read()
                 status = response.status
                 if 200 <= status < 300:
@@ -254,7 +260,6 @@ async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: Aut
         timeout=aiohttp.ClientTimeout(total=request_timeout,
                                       sock_connect=min(request_timeout, 10.0)),
         proxy=None if proxy is None else proxy.url,
-        proxy_auth=None if proxy is None else proxy.auth,
         # No Authorization among the session's headers: aiohttp copies those into the CONNECT
         # request to a proxy, and would hand the key to it as Proxy-Authorization.
         headers={

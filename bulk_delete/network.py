@@ -20,6 +20,7 @@ there would either replace the key's Authorization header or fail every request
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
 import os
@@ -63,8 +64,8 @@ class Proxy:
     url: str
     #: The variable it came from: ``HTTPS_PROXY``.
     variable: str
-    #: The user and password of the proxy URL, sent to the proxy only.
-    auth: aiohttp.BasicAuth | None = field(default=None, repr=False)
+    #: ``Proxy-Authorization`` from the proxy URL's user and password, sent to the proxy only.
+    authorization: str | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return f"{self.url} (from {self.variable})"
@@ -148,10 +149,11 @@ def _parse_proxy(value: str, variable: str) -> Proxy:
     if url.scheme not in ("http", "https") or not url.host:
         raise UsageError(f"{variable}: only http:// and https:// proxies are supported, "
                          f"not {url.scheme}://")
-    auth = None
+    authorization = None
     if url.user is not None or url.password is not None:
-        auth = aiohttp.BasicAuth(url.user or "", url.password or "")
-    return Proxy(str(url.origin()), variable, auth)
+        token = base64.b64encode(f"{url.user or ''}:{url.password or ''}".encode()).decode()
+        authorization = f"Basic {token}"
+    return Proxy(str(url.origin()), variable, authorization)
 
 
 @functools.lru_cache(maxsize=8)
@@ -224,7 +226,7 @@ class Route:
     def _refused(exc: aiohttp.ClientHttpProxyError, proxy: Proxy) -> str:
         answer = f"HTTP {exc.status} {exc.message}".strip()
         host = exc.request_info.url.host
-        if exc.status == 407 and proxy.auth is None:
+        if exc.status == 407 and proxy.authorization is None:
             raise NetworkError(f"proxy {proxy} asks for credentials ({answer}): put them in "
                                f"{proxy.variable} as http://USER:PASSWORD@host:port")
         if exc.status == 407:
