@@ -86,7 +86,7 @@ def test_rejections_are_final_and_not_retried(june: June, tmp_path: Path) -> Non
     first = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "500", env=env)
     assert first.returncode == 4, first.stderr
     records = journal_of(tmp_path).filter(pl.col("outcome") == "rejected")
-    assert records.select("id", "http_status", "error").rows() == [
+    assert records.select("id", "http_status", "error").sort("id").rows() == [
         ("bad1", "422", "unknown user: bad1"), ("bad2", "422", "unknown user: bad2")]
     again = bulk_delete("submit", str(source), "--api-url", june.url, env=env)
     assert again.returncode == 0
