@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum, auto
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -25,7 +26,8 @@ from aiohttp.abc import AbstractStreamWriter
 from bulk_delete import __version__
 from bulk_delete.config import AuthStyle, Kind, Secret
 from bulk_delete.errors import AuthError
-from bulk_delete.logs import redact
+from bulk_delete.logs import get_logger, redact
+from bulk_delete.network import Route, route_for, ssl_context
 
 PREFIX = "/api/platform/data_management"
 #: Longest server message kept in the journal and report.
@@ -175,9 +177,17 @@ class Client(Protocol):
 class JuneClient:
     """Requests to one June API with one key, over one aiohttp session."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind, *,
+                 authorization: str, route: Route | None = None) -> None:
         self._session = session
         self._kind = kind
+        self._headers = {"Authorization": authorization}
+        #: The proxy and CAs the session uses, to explain a failed connection.
+        self.route = route or Route()
+        proxy = self.route.proxy
+        #: The proxy's own credentials, for its CONNECT request only.
+        self._proxy_headers = ({"Proxy-Authorization": proxy.authorization}
+                               if proxy is not None and proxy.authorization else None)
         self._post_url = deletion_url(base_url, kind)
         self.listing_url = listing_url(base_url, kind)
 
@@ -199,6 +209,8 @@ class JuneClient:
     async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
         try:
             async with self._session.request(method, url, allow_redirects=False,
+                                             headers=self._headers,
+                                             proxy_headers=self._proxy_headers,
                                              **kwargs) as response:
                 body = await response.read()
                 status = response.status
@@ -208,7 +220,7 @@ class JuneClient:
         except TimeoutError:
             return Answer(None, "timed out")
         except aiohttp.ClientError as exc:
-            return Answer(None, f"connection failed: {type(exc).__name__}")
+            return Answer(None, self.route.failure(exc))
         message = server_message(body)
         if 300 <= status < 400:
             message = f"redirect to {headers.get('Location', '')!r} not followed"
@@ -240,20 +252,32 @@ class _Body(aiohttp.payload.BytesPayload):
 
 @asynccontextmanager
 async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: AuthStyle,
-                      request_timeout: float, concurrency: int) -> AsyncIterator[JuneClient]:
-    """One session for the whole run, with explicit timeouts and a pool sized to concurrency."""
-    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300)
+                      request_timeout: float, concurrency: int,
+                      ca_bundle: Path | None = None) -> AsyncIterator[JuneClient]:
+    """One session for the whole run, with explicit timeouts and a pool sized to concurrency.
+
+    The proxy is the one the environment names for ``base_url``: the session speaks to that
+    host alone (the key goes nowhere else), so one choice holds for every request.
+    """
+    route = route_for(base_url, ca_bundle)
+    get_logger().info("bulk_delete.network", **route.describe())
+    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300,
+                                     ssl=True if ca_bundle is None else ssl_context(ca_bundle))
+    proxy = route.proxy
     session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=request_timeout,
                                       sock_connect=min(request_timeout, 10.0)),
+        proxy=None if proxy is None else proxy.url,
+        # No Authorization among the session's headers: aiohttp copies those into the CONNECT
+        # request to a proxy, and would hand the key to it as Proxy-Authorization.
         headers={
-            "Authorization": auth_header(key, auth_style),
             "Content-Type": "application/json",
             "User-Agent": f"bulk-delete/{__version__}",
         },
     )
     try:
-        yield JuneClient(session, base_url, kind)
+        yield JuneClient(session, base_url, kind, authorization=auth_header(key, auth_style),
+                         route=route)
     finally:
         await session.close()

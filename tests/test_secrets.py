@@ -122,14 +122,14 @@ def test_report_directory_the_tool_creates_is_owner_only(june: June, tmp_path: P
     assert oct(mode(report.parent)) == oct(0o700)
 
 
-#: Runs the CLI with a bug planted in the client: the error names the session's headers.
+#: Runs the CLI with a bug planted in the client: the error names the request's headers.
 BROKEN_CLIENT = """
 import sys
 from bulk_delete import api
 from bulk_delete.cli import main
 
 async def broken(self, subject):
-    headers = dict(self._session.headers)  # the key is in a local variable, too
+    headers = {**self._session.headers, **self._headers}  # the key is in a local, too
     raise RuntimeError(f"cannot send {subject} with headers {headers}")
 
 api.JuneClient.request_deletion = broken
