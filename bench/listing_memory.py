@@ -5,12 +5,12 @@
 
 A sandbox (``bench/seeded_sandbox.py``, in its own process) lists N finished requests, 100
 a page, each with a UUID request id and two timestamps. A fresh process (this script with
-``--child``) holds the N wanted IDs as a polars Series, as reconcile does (the journal's
-IDs), then resets its peak-memory mark (``5`` into ``/proc/self/clear_refs``) and runs
-``Listing.read(wanted)`` through the real client. It reports its resident memory before the
-read, the peak during it (``VmHWM``) and after it, with the frame returned still held; the
-read's own cost is the peak less what was resident before. The peak is the measured
-process's own, whatever started it. SPEC §8 gives the whole reconcile 1.2 GB at 5 M IDs; the
+``--child``, started through ``harness.run_with_peak``, which reports its whole peak) holds
+the N wanted IDs as a polars Series, as reconcile does (the journal's IDs), then resets its
+peak-memory mark (``5`` into ``/proc/self/clear_refs``) and runs ``Listing.read(wanted)``
+through the real client. It reports its resident memory before the read, the peak during it
+(``VmHWM``) and after it, with the frame returned still held; the read's own cost is the
+peak less what was resident before. SPEC §8 gives the whole reconcile 1.2 GB at 5 M IDs; the
 listing read is meant to be a small part of that.
 """
 
@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
-from harness import KEY, ROOT, Figure, Sandbox, repeat, report
+from harness import KEY, Figure, Sandbox, repeat, report, run_with_peak
 from seeded_sandbox import subject
 
 from bulk_delete.api import open_client
@@ -68,14 +67,16 @@ async def child(url: str, records: int, concurrency: int) -> dict[str, float]:
 
 def measure(records: int, concurrency: int) -> list[Figure]:
     with Sandbox(script=SEEDED, records=records, page_size=100) as june:
-        done = subprocess.run([sys.executable, __file__, "--child", june.url,
-                               "--records", str(records), "--concurrency", str(concurrency)],
-                              cwd=ROOT, capture_output=True, text=True, check=False)
+        done, process_peak = run_with_peak([sys.executable, __file__, "--child", june.url,
+                                            "--records", str(records),
+                                            "--concurrency", str(concurrency)])
     if done.returncode != 0:
         raise SystemExit(f"the measured read failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.splitlines()[-1])
     case = f"{records:,} listed and wanted, 100 a page, c {concurrency}"
     return [
+        Figure(BENCH, case, "process peak MB (harness.run_with_peak)", [process_peak],
+               fmt="{:,.0f}", lower_is_better=True),
         Figure(BENCH, case, "resident before the read MB", [figures["before_mb"]],
                fmt="{:,.0f}", lower_is_better=True),
         Figure(BENCH, case, "peak during the read MB", [figures["peak_mb"]], fmt="{:,.0f}",

@@ -9,7 +9,8 @@ Each benchmark starts its own sandbox process(es). A figure shows the range over
 machine is shared, so rerun before trusting a miss. Reduced sizes: rate accuracy 5 s per case,
 adaptive 15 s per limit, faults 20 s, overhead 6 x 2,000 IDs per side, planning 2 million rows
 against 1 million done IDs, resume 1 million journalled IDs, reconcile 20,000 records,
-reconcile memory 500,000 IDs, peer 150 IDs, limiter choice 5 s per case. The memory check
+reconcile memory 500,000 IDs, incremental reconcile 20,000 old + 200 new records, listing
+memory 500,000 records, peer 150 IDs, limiter choice 5 s per case. The memory check
 runs first: a peak-memory figure is only trusted after it.
 """
 
@@ -24,11 +25,13 @@ from collections.abc import Callable
 import adaptive
 import faults
 import limiter_choice
+import listing_memory
 import memory_check
 import overhead
 import peer
 import plan_scale
 import rate_accuracy
+import reconcile_incremental
 import reconcile_memory
 import reconcile_speed
 import resume_cost
@@ -91,6 +94,8 @@ BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "resume_cost": resume_cost.figures,
     "reconcile_speed": reconcile_speed.figures,
     "reconcile_memory": reconcile_memory.figures,
+    "reconcile_incremental": reconcile_incremental.figures,
+    "listing_memory": listing_memory.figures,
     "peer": peer.figures,
     "sandbox_throughput": yardstick,
     "limiter_choice": limiter_choice.figures,
