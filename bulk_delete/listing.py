@@ -18,8 +18,12 @@ are looked for again before anyone calls them missing:
    the order a request moves, so one that moves while they are read is met later on
    (a server may list only open requests unless asked for a state).
 
-Each row says which read found it (``found_in``); ``full`` reads every page of the
-unfiltered listing whatever was found.
+These later reads keep only IDs still unfound; a state's listing that shows other
+states on page 1 (the server ignores ``?state=``) or is refused is not read on. Each
+row says which read found it (``found_in``). A read that stops early cannot see an
+older second request for an ID it has found (June holding two): it reports the
+first record it met; ``full`` reads every page of the unfiltered listing whatever
+was found.
 """
 
 from __future__ import annotations

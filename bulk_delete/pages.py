@@ -48,6 +48,8 @@ CURSOR_KEYS = frozenset({"next_cursor", "nextCursor", "cursor"})
 LINK_STARTS = ("http://", "https://", "/", "?")
 #: Epoch timestamps above this are milliseconds, not seconds (year 5138 in seconds).
 EPOCH_MS = 100_000_000_000
+#: Microseconds from the epoch to the end of year 9999, the last a timestamp may name.
+LATEST = 253_402_300_800_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +116,8 @@ def instant(text: str | None) -> int | None:
     except ValueError:
         pass
     else:
-        if not math.isfinite(epoch):
-            return None
-        return round(epoch * (1_000 if abs(epoch) >= EPOCH_MS else 1_000_000))
+        micros = epoch * (1_000 if abs(epoch) >= EPOCH_MS else 1_000_000)
+        return round(micros) if abs(micros) <= LATEST else None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

@@ -156,7 +156,7 @@ def test_timestamps_are_read_in_any_common_form(text: str, iso: str) -> None:
     assert frame["updated_at"].dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")[0] == iso
 
 
-@pytest.mark.parametrize("text", ["yesterday", "nan", "", "inf"])
+@pytest.mark.parametrize("text", ["yesterday", "nan", "", "inf", "1e30"])
 def test_unreadable_timestamps_are_left_empty(text: str) -> None:
     """What is not a time is no time at all, not a wrong one."""
     assert instant(text) is None
