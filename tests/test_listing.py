@@ -297,7 +297,7 @@ async def test_progress_counts_pages_records_and_found(serve: Serve) -> None:
     assert tally.pages == 5 + 1 + 1 + 5
     assert tally.requests == tally.pages + 2
     assert tally.records == 23 * 2
-    assert (tally.read, tally.pass_total) == ("state=finished", 5)
+    assert (tally.read, tally.pass_total, tally.eta_seconds()) == ("state=finished", 5, 0)
 
 
 async def test_reconcile_logs_what_it_read(serve: Serve, tmp_path: Path,
