@@ -10,6 +10,9 @@ and every client to core 1.
 A :class:`Figure` is one measured number with its target; repeats of a run merge into one
 figure whose range (worst to best) the table shows, and a target is met only if the worst
 repeat meets it.
+
+Peak memory is measured by :func:`run_with_peak` alone, through ``bench/peak_launcher.py``
+(why: see there); ``bench/memory_check.py`` shows it reports a small child's own peak.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +39,7 @@ from bulk_delete.journal import NAME, read
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET_SANDBOX = Path(__file__).resolve().with_name("quiet_sandbox.py")
+PEAK_LAUNCHER = Path(__file__).resolve().with_name("peak_launcher.py")
 KEY = "sk_bench_0123456789"
 API = "/api/platform/data_management/"
 #: Pin the sandbox to core 0 and clients to core 1 (``BENCH_PIN=1``). Off by default: on a
@@ -182,6 +187,34 @@ def run_cli(*args: str, checkpoint: Path, timeout: float = 3600,
         raise SystemExit(f"bulk-delete {' '.join(args)} exited {proc.returncode}:\n{err[-3000:]}")
     result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     return result, seconds, _children_cpu() - cpu_before
+
+
+def run_with_peak(command: Sequence[str], *, env: dict[str, str] | None = None,
+                  timeout: float = 3600) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``command`` to its end: its result, and its own peak resident memory in MB.
+
+    ``ru_maxrss`` of a child started from this process would start from this process's
+    peak, so ``bench/peak_launcher.py`` (standard library only, ~10 MB) starts it and reports
+    it; that launcher's size is the floor of the figure.
+    """
+    read, write = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-S", str(PEAK_LAUNCHER), str(write), *command],
+                                cwd=ROOT, env=env, pass_fds=(write,), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finally:
+        os.close(write)
+    with os.fdopen(read) as peak:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the command it started
+            proc.communicate()
+            raise SystemExit(f"{' '.join(command)} ran past {timeout} s") from None
+        kib = peak.read()
+    if not kib:
+        raise SystemExit(f"{' '.join(command)} did not start:\n{err[-3000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), int(kib) / 1024
 
 
 def _children_cpu() -> float:

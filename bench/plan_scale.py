@@ -6,8 +6,10 @@
 The input is a CSV of ``user_id,requested_at`` with 5 % repeated IDs, 0.1 % blank and 0.1 %
 space-padded; the done set is a real checkpoint journal (``journal.tsv``, read back with
 ``bulk_delete.journal.read`` as a rerun does), half of it IDs from the input. Both are generated
-once per size into the temp directory and reused. Each measurement runs in a fresh subprocess,
-so its peak RSS (``ru_maxrss``) is the planning alone, plus the interpreter and polars. The
+once per size into the temp directory and reused. Each measurement runs in a fresh subprocess
+started through ``harness.run_with_peak``, so its peak resident memory is the planning alone,
+plus the interpreter and polars, and not the peak of this process, which generated the input
+(``ru_maxrss`` of a child started from here would be at least that). The
 baseline, measured in the same run, is bare polars: read one column, trim, drop blanks,
 ``unique(maintain_order=True)``, anti-join; no validation, no counts, no line numbers.
 """
@@ -17,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
+from harness import run_with_peak
 
 from bulk_delete import journal
 from bulk_delete.inputs import read_ids
@@ -92,16 +93,16 @@ def child(mode: str, csv_path: Path, done_path: Path) -> None:
     planner = plan_with_tool if mode == "tool" else plan_with_polars
     to_send = planner(csv_path, done_path)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "to_send": to_send}))
+    print(json.dumps({"seconds": seconds, "to_send": to_send}))
 
 
 def measure(mode: str, csv_path: Path, done_path: Path) -> dict[str, float]:
+    """One planning in a fresh process: seconds, peak MB and the number of IDs to send."""
     command = [sys.executable, __file__, "--child", mode, str(csv_path), str(done_path)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result, peak_mb = run_with_peak(command)
     if result.returncode:
         sys.exit(f"{mode} run failed:\n{result.stderr}")
-    return json.loads(result.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    return {**json.loads(result.stdout.splitlines()[-1]), "peak_mb": peak_mb}
 
 
 def main() -> None:

@@ -31,19 +31,29 @@ from bulk_delete.journal import HEADER, NAME, Outcome
 BENCH = "reconcile speed"
 
 
+#: The sandbox that starts with records listed.
+SEEDED = (str(Path(__file__).with_name("seeded_sandbox.py")),)
+
+
+def journalled(checkpoint: Path, url: str, records: int) -> Path:
+    """A checkpoint directory for ``url`` whose journal holds every seeded subject, accepted."""
+    Checkpoint.open(checkpoint, kind="user", api_host=url, create=True).close()
+    with (checkpoint / NAME).open("wb") as f:
+        f.write(HEADER.encode())
+        step = 100_000
+        for start in range(0, records, step):
+            f.write(b"".join(Outcome(subject(i), "accepted", 200, 1).line()
+                             for i in range(start, min(records, start + step))))
+    return checkpoint
+
+
 def measure(records: int, rate: int, latency_ms: int, page_size: int,
             concurrency: int) -> list[Figure]:
     pages = math.ceil(records / page_size)
     floor = pages / rate
-    script = (str(Path(__file__).with_name("seeded_sandbox.py")),)
-    with workdir("reconcile") as tmp, Sandbox(script=script, records=records,
+    with workdir("reconcile") as tmp, Sandbox(script=SEEDED, records=records,
                                               latency_ms=latency_ms, page_size=page_size) as june:
-        checkpoint = Path(tmp) / "state"
-        Checkpoint.open(checkpoint, kind="user", api_host=june.url, create=True).close()
-        with (checkpoint / NAME).open("wb") as f:
-            f.write(HEADER.encode())
-            f.write(b"".join(Outcome(subject(i), "accepted", 200, 1).line()
-                             for i in range(records)))
+        checkpoint = journalled(Path(tmp) / "state", june.url, records)
         result, seconds, _ = run_cli("reconcile", "--api-url", june.url, "--rate", str(rate),
                                      "--concurrency", str(concurrency), checkpoint=checkpoint)
         served = june.stats()["endpoints"]["user_deletion_requests"]

@@ -1,15 +1,17 @@
 """Every benchmark, at reduced size by default, as one Markdown table for the README.
 
-    .venv/bin/python bench/run_all.py                        # reduced sizes, 3 repeats (~12 min)
-    .venv/bin/python bench/run_all.py --full --repeat 1      # the sizes SPEC §8 names (~30 min)
+    .venv/bin/python bench/run_all.py                        # reduced sizes, 3 repeats (~20 min)
+    .venv/bin/python bench/run_all.py --full --repeat 1      # the sizes SPEC §8 names (~45 min)
     .venv/bin/python bench/run_all.py --only adaptive,peer --repeat 1
 
 Each benchmark starts its own sandbox process(es). A figure shows the range over the repeats
 (worst to best for its target), and a target counts as met only if every repeat met it. The
 machine is shared, so rerun before trusting a miss. Reduced sizes: rate accuracy 5 s per case,
 adaptive 15 s per limit, faults 20 s, overhead 6 x 2,000 IDs per side, planning 2 million rows
-against 1 million done IDs, resume 1 million journalled IDs, reconcile 20,000 records, peer
-150 IDs.
+against 1 million done IDs, resume 1 million journalled IDs, reconcile 20,000 records,
+reconcile memory 500,000 IDs, incremental reconcile 20,000 old + 200 new records, listing
+memory 500,000 records, peer 150 IDs, limiter choice 5 s per case. The memory check
+runs first: a peak-memory figure is only trusted after it.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from collections.abc import Callable
 
 import adaptive
 import faults
+import limiter_choice
+import listing_memory
+import memory_check
 import overhead
 import peer
 import plan_scale
 import rate_accuracy
+import reconcile_incremental
+import reconcile_memory
 import reconcile_speed
 import resume_cost
 import sandbox_throughput
@@ -78,6 +85,7 @@ def yardstick(*, quick: bool, repeats: int) -> list[Figure]:
 
 
 BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
+    "memory_check": memory_check.figures,
     "rate_accuracy": rate_accuracy.figures,
     "adaptive": adaptive.figures,
     "faults": faults.figures,
@@ -85,8 +93,12 @@ BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "plan_scale": planning,
     "resume_cost": resume_cost.figures,
     "reconcile_speed": reconcile_speed.figures,
+    "reconcile_memory": reconcile_memory.figures,
+    "reconcile_incremental": reconcile_incremental.figures,
+    "listing_memory": listing_memory.figures,
     "peer": peer.figures,
     "sandbox_throughput": yardstick,
+    "limiter_choice": limiter_choice.figures,
 }
 
 

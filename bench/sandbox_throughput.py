@@ -8,6 +8,9 @@ prints the requests/s achieved and the server's own CPU time (from
 the limit, and requests per server CPU-second is what one core can serve.
 
     .venv/bin/python bench/sandbox_throughput.py --posts 20000 --pages 3000
+
+Flags after ``--`` go to the sandbox, to measure a variant's path, e.g.
+``-- --paging link --shape jsonapi --rate-limit 1000000 --rate-limit-headers ietf``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +52,12 @@ class Phase:
         )
 
 
-def start_server(cpu: int | None) -> tuple[subprocess.Popen[str], str]:
-    """The sandbox subprocess and its base URL, read from its start-up line."""
+def start_server(
+    cpu: int | None, flags: Sequence[str] = ()
+) -> tuple[subprocess.Popen[str], str]:
+    """The sandbox subprocess (given ``flags``) and its base URL, read from its start-up line."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bulk_delete.sandbox", "--port", "0"],
+        [sys.executable, "-m", "bulk_delete.sandbox", "--port", "0", *flags],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -116,10 +121,11 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=20_000, help="unique user IDs to POST")
     parser.add_argument("--pages", type=int, default=3_000, help="listing pages to GET")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    parser.add_argument("sandbox_flags", nargs="*", help="flags for the sandbox, after --")
     args = parser.parse_args()
 
     pin = len(os.sched_getaffinity(0)) >= 2
-    proc, url = start_server(cpu=0 if pin else None)
+    proc, url = start_server(cpu=0 if pin else None, flags=args.sandbox_flags)
     if pin:
         os.sched_setaffinity(0, {1})
     try:
@@ -130,7 +136,8 @@ def main() -> None:
     assert stats["accepted"]["user"] == stats["unique"]["user"] == phases[0].requests, stats
     assert stats["requests"] == phases[0].requests + phases[1].requests, stats
     where = "server on cpu 0, client on cpu 1" if pin else "not pinned"
-    print(f"sandbox throughput ({where}, concurrency {args.concurrency})")
+    variant = " ".join(args.sandbox_flags) or "defaults"
+    print(f"sandbox throughput ({where}, concurrency {args.concurrency}, {variant})")
     for phase in phases:
         print(phase.line())
     print(f"  stats agree with the client; peak_per_second {stats['peak_per_second']}")

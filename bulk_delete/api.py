@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum, auto
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -31,7 +32,8 @@ from bulk_delete.auth import (
 )
 from bulk_delete.config import AuthForm, AuthStyle, Kind, Secret
 from bulk_delete.errors import AuthError
-from bulk_delete.logs import redact
+from bulk_delete.logs import get_logger, redact
+from bulk_delete.network import Route, route_for, ssl_context
 from bulk_delete.ratelimit import Quota, parse_quota, parse_retry_after
 
 PREFIX = "/api/platform/data_management"
@@ -187,20 +189,31 @@ class Client(Protocol):
         """GET one page of the unfiltered listing."""
         ...
 
+    async def fetch(self, url: str) -> Answer:
+        """GET one listing page at ``url``: the listing URL with its query, or a link June
+        gave (paging.py checks it is on the configured host before it gets here)."""
+        ...
+
 
 class JuneClient:
     """Requests to one June API with one key, over one aiohttp session."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: Kind, *,
-                 key: Secret, auth_form: AuthForm) -> None:
+                 key: Secret, auth_form: AuthForm, route: Route | None = None) -> None:
         self._session = session
         self._kind = kind
         self._key = key
         self._id_secret = idempotency_secret(key)
+        #: The proxy and CAs the session uses, to explain a failed connection.
+        self.route = route or Route()
+        proxy = self.route.proxy
+        #: The proxy's own credentials, for its CONNECT request only.
+        self._proxy_headers = ({"Proxy-Authorization": proxy.authorization}
+                               if proxy is not None and proxy.authorization else None)
         self._post_url = deletion_url(base_url, kind)
         self.listing_url = listing_url(base_url, kind)
         self.auth_form = auth_form
-        self._authorization = auth_header(key, auth_form)
+        self._headers = {"Authorization": auth_header(key, auth_form)}
 
     def __repr__(self) -> str:
         return f"JuneClient({self.listing_url!r}, auth_form={self.auth_form!r})"
@@ -208,41 +221,47 @@ class JuneClient:
     def use_auth(self, form: AuthForm) -> None:
         """Send the key in ``form`` from the next request on."""
         self.auth_form = form
-        self._authorization = auth_header(self._key, form)
+        self._headers = {"Authorization": auth_header(self._key, form)}
 
     async def request_deletion(self, subject: str) -> Answer:
         """POST one deletion request for ``subject``, with its Idempotency-Key."""
-        headers = {"Authorization": self._authorization,
+        headers = {**self._headers,
                    "Idempotency-Key": idempotency_key(self._id_secret, self._kind, subject)}
-        return await self._call("POST", self._post_url, headers=headers,
+        return await self._call("POST", self._post_url, headers,
                                 data=_Body(deletion_body(self._kind, subject),
                                            content_type="application/json"))
 
     async def list_page(self, page: int) -> Answer:
         """GET one page of the unfiltered listing (records move between state lists)."""
-        _on_the_wire()  # no body: aiohttp writes the request before it first waits
-        return await self._call("GET", self.listing_url, params={"page": str(page)},
-                                headers={"Authorization": self._authorization})
+        return await self.fetch(f"{self.listing_url}?page={page}")
 
-    async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
+    async def fetch(self, url: str) -> Answer:
+        """GET one listing page at ``url`` (on the configured host: paging.py checks)."""
+        _on_the_wire()  # no body: aiohttp writes the request before it first waits
+        return await self._call("GET", url, self._headers)
+
+    async def _call(self, method: str, url: str, headers: dict[str, str],
+                    **kwargs: Any) -> Answer:
         try:
             async with self._session.request(method, url, allow_redirects=False,
+                                             headers=headers,
+                                             proxy_headers=self._proxy_headers,
                                              **kwargs) as response:
                 body = await response.read()
                 status = response.status
-                headers = response.headers
+                received = response.headers
         except TimeoutError:
             return Answer(None, "timed out")
         except aiohttp.ClientError as exc:
-            return Answer(None, f"connection failed: {type(exc).__name__}")
-        quota = parse_quota(headers)
+            return Answer(None, self.route.failure(exc))
+        quota = parse_quota(received)
         if 200 <= status < 300:
             return Answer(status, body=body, quota=quota)
         message = server_message(body)
         if 300 <= status < 400:
-            message = f"redirect to {headers.get('Location', '')!r} not followed"
+            message = f"redirect to {received.get('Location', '')!r} not followed"
         return Answer(status, message or f"HTTP {status}",
-                      parse_retry_after(headers.get("Retry-After")), quota=quota)
+                      parse_retry_after(received.get("Retry-After")), quota=quota)
 
 
 def _on_the_wire() -> None:
@@ -269,21 +288,34 @@ class _Body(aiohttp.payload.BytesPayload):
 
 @asynccontextmanager
 async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: AuthStyle,
-                      request_timeout: float, concurrency: int) -> AsyncIterator[JuneClient]:
+                      request_timeout: float, concurrency: int,
+                      ca_bundle: Path | None = None) -> AsyncIterator[JuneClient]:
     """One session for the whole run, with explicit timeouts and a pool sized to concurrency.
 
-    Under ``auth_style`` auto the key goes in the documented form until the preflight
+    The proxy is the one the environment names for ``base_url``: the session speaks to that
+    host alone (the key goes nowhere else), so one choice holds for every request. Under
+    ``auth_style`` auto the key goes in the documented form until the preflight
     (preflight.py) has found the one June accepts.
     """
-    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300)
+    route = route_for(base_url, ca_bundle)
+    get_logger().info("bulk_delete.network", **route.describe())
+    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300,
+                                     ssl=True if ca_bundle is None else ssl_context(ca_bundle))
+    proxy = route.proxy
     session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=request_timeout,
                                       sock_connect=min(request_timeout, 10.0)),
-        headers={"Content-Type": "application/json", "User-Agent": f"bulk-delete/{__version__}"},
+        proxy=None if proxy is None else proxy.url,
+        # No Authorization among the session's headers: aiohttp copies those into the CONNECT
+        # request to a proxy, and would hand the key to it as Proxy-Authorization.
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": f"bulk-delete/{__version__}",
+        },
     )
     form: AuthForm = AUTH_FORMS[0] if auth_style == "auto" else auth_style
     try:
-        yield JuneClient(session, base_url, kind, key=key, auth_form=form)
+        yield JuneClient(session, base_url, kind, key=key, auth_form=form, route=route)
     finally:
         await session.close()

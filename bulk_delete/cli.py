@@ -128,7 +128,7 @@ def _view() -> View:
 
 def _checking(params: dict[str, Any]) -> job.Checking:
     return job.Checking(report=params["report"], deadline_hours=params["deadline_hours"],
-                        pending_ok=params["pending_ok"])
+                        pending_ok=params["pending_ok"], full=params["full"])
 
 
 def _source(params: dict[str, Any]) -> job.Source:

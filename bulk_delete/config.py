@@ -7,7 +7,6 @@ receive it, and the checks that span several options.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from bulk_delete import shards as shards_module
 from bulk_delete.errors import UsageError
+from bulk_delete.network import checked_ca_bundle, is_loopback
 
 Kind = Literal["user", "group"]
 #: How the key is sent: ``raw`` as June documents (``Basic <key>``), ``basic`` as standard
@@ -65,6 +65,8 @@ class Settings:
     concurrency: int = 16
     max_attempts: int = 6
     timeout: float = 30.0
+    #: PEM file of the CAs to trust instead of the system's (a company's TLS-inspecting proxy).
+    ca_bundle: Path | None = None
     #: Run against the built-in sandbox instead of June.
     sandbox: bool = False
     #: This process's part of a sharded job: (K, N), 1-based; None when not sharded.
@@ -110,16 +112,6 @@ def for_job(settings: Settings, *, kind: Kind, api_host: str, directory: Path) -
     if "api_url" not in settings.explicit and api_host != SANDBOX_HOST:
         effective = replace(effective, api_url=api_host)
     return effective
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback IP addresses, where plain HTTP stays on the machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_api_url(url: str) -> str:
@@ -190,6 +182,7 @@ def resolve(options: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
         shard=shard,
         api_url=check_api_url(options.get("api_url") or DEFAULT_API_URL),
         api_key=load_api_key(env, options.get("api_key_file")),
+        ca_bundle=checked_ca_bundle(options.get("ca_bundle")),
         explicit=frozenset(explicit),
     )
 

@@ -52,4 +52,4 @@ async def connect(settings: Settings, journal_path: Path) -> AsyncIterator[Conne
 def _client(settings: Settings) -> contextlib.AbstractAsyncContextManager[JuneClient]:
     return open_client(base_url=settings.api_url, kind=settings.kind, key=settings.require_key(),
                        auth_style=settings.auth_style, request_timeout=settings.timeout,
-                       concurrency=settings.concurrency)
+                       concurrency=settings.concurrency, ca_bundle=settings.ca_bundle)

@@ -3,7 +3,8 @@
     BulkDeleteError            anything the tool reports as one plain line
     ├── UsageError             bad flag, variable, key source or checkpoint use    -> 2
     │   ├── InputError         an ID file that cannot be read as documented        -> 2
-    │   └── CheckpointError    journal corrupt, directory locked or not writable   -> 2
+    │   ├── CheckpointError    journal corrupt, directory locked or not writable   -> 2
+    │   └── NetworkError       TLS trust or proxy set up so that no retry can help -> 2
     ├── AuthError              June answered 401/403: the key is wrong             -> 5
     └── ApiUnavailable         transient failures outlasted the retries            -> 6
 
@@ -57,6 +58,10 @@ class InputError(UsageError):
 
 class CheckpointError(UsageError):
     """The checkpoint directory is locked, corrupt, mismatched or not writable."""
+
+
+class NetworkError(UsageError):
+    """June's certificate is not trusted, or the proxy refuses us: fix the setup, then rerun."""
 
 
 class AuthError(BulkDeleteError):

@@ -30,7 +30,7 @@ from bulk_delete.listing import Listing
 from bulk_delete.logs import get_logger
 from bulk_delete.preflight import probe, read_with_auth
 from bulk_delete.present import Status, View
-from bulk_delete.progress import Tally
+from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.submit import Submitter, skip_listed
 
 __all__ = ["Checking", "Source", "dry_run", "reconcile", "run", "status", "submit"]
@@ -47,6 +47,8 @@ class Checking:
     deadline_hours: float = 72.0
     #: Exit 0 rather than 3 while June is still working (schedulers read non-zero as failure).
     pending_ok: bool = False
+    #: Read June's whole listing, even once every ID looked for has been found.
+    full: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,26 +199,33 @@ def _planned(settings: Settings, source: Source, checkpoint: Checkpoint,
     return the_plan.to_send
 
 
-def _listing(conn: Connection) -> Listing:
+async def _listed(conn: Connection, view: View, wanted: pl.Series, *,
+                  full: bool = False) -> pl.DataFrame:
+    """June's records of the ``wanted`` subjects, read while the view shows progress."""
     settings = conn.settings
     # A shard reads every page but keeps only its own IDs' records (a 1/N share of memory).
     keep = None if settings.shard is None else functools.partial(
         shards.in_shard, index=settings.shard[0], count=settings.shard[1])
-    return Listing(conn.client, conn.pacer, kind=settings.kind, auth_style=settings.auth_style,
-                   max_attempts=settings.max_attempts, window=settings.concurrency, keep=keep)
+    tally = ListingTally()
+    listing = Listing(conn.client, conn.pacer, kind=settings.kind,
+                      auth_style=settings.auth_style, max_attempts=settings.max_attempts,
+                      window=settings.concurrency, keep=keep, events=tally)
+    async with view.reading(tally):
+        return await listing.read(wanted, full=full)
 
 
 async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Series,
                        interrupts: Interrupts, view: View, *, skip_existing: bool) -> ExitCode:
     settings = conn.settings
     the_journal = checkpoint.journal()
-    if len(to_send):
-        await probe(conn, checkpoint)
-    if skip_existing and len(to_send):
-        listed = (await _listing(conn).read())["subject"]
+    if skip_existing and len(to_send):  # the read is the preflight
+        listed = (await read_with_auth(conn, checkpoint,
+                                       lambda: _listed(conn, view, to_send)))["subject"]
         before = len(to_send)
         to_send = await skip_listed(the_journal, to_send, listed)
         view.skipped_existing(before - len(to_send))
+    elif len(to_send):
+        await probe(conn, checkpoint)
     if not len(to_send):
         view.nothing_to_send()
         return ExitCode.OK
@@ -238,7 +247,7 @@ async def _reconcile_step(conn: Connection, checkpoint: Checkpoint, checking: Ch
     records = journal.read(checkpoint.journal_path)
     sent = records.filter(pl.col("outcome").is_in(journal.REQUESTED))["id"]
     listed = await read_with_auth(conn, checkpoint,
-                                  lambda: _listing(conn).read(expected=sent))
+                                  lambda: _listed(conn, view, sent, full=checking.full))
     rows = joining.report_rows(records, checkpoint.plans(), listed, kind=conn.settings.kind,
                                now=datetime.now(UTC), deadline_hours=checking.deadline_hours)
     summary = joining.summarize(rows)

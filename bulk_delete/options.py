@@ -66,6 +66,10 @@ connection = stack(
                  help="Requests in flight at most."),
     click.option("--timeout", type=Finite(0.1, 3600), default=30.0, show_default=True,
                  help="Seconds per request."),
+    click.option("--ca-bundle", envvar="SSL_CERT_FILE", show_envvar=True,
+                 type=click.Path(path_type=Path), metavar="PATH",
+                 help="PEM file of the CAs to trust instead of the system's (a company's "
+                      "TLS-inspecting proxy). Proxies: HTTPS_PROXY, NO_PROXY, as curl."),
     click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
                  help="Attempts per ID for transient failures."),
     click.option("--sandbox", is_flag=True,
@@ -94,4 +98,6 @@ reporting = stack(
     click.option("--deadline-hours", type=Finite(0, min_open=True), default=72.0,
                  show_default=True,
                  help="Requests not finished this long after submission are overdue."),
+    click.option("--full", is_flag=True,
+                 help="Read June's whole listing, even once every ID looked for is found."),
 )

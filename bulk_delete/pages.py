@@ -7,25 +7,49 @@ June publishes no response format, so a page is read by these rules:
 
       [{"user_id": "u1", "state": "requested"}, ...]
       {"data": [{"id": "r9", "userId": "u1", "status": "finished"}], "has_more": false}
+      {"data": [{"id": "r9", "type": "user_deletion_request",
+                 "attributes": {"state": "finished"},
+                 "relationships": {"user": {"data": {"type": "user", "id": "u1"}}}}],
+       "links": {"next": "https://api.june.so/...?cursor=abc"}}
 
-* a record names its subject in ``user_id``/``group_id`` (or camelCase); its own
-  ``id`` is the request's id, not the subject's;
+* a record names its subject in ``user_id``/``group_id`` (or camelCase), at its top
+  level or under JSON:API ``attributes``, or as the relationship ``user``/``group``;
+  its own ``id`` is the request's id, not the subject's;
 * the state is in ``state`` or ``status``; values other than requested, started
   and finished are kept as they are;
-* a page is the last when it is empty, or says so (``has_more: false``,
-  ``next: null``, ``page >= total_pages``).
+* the next page is named by the first of ``next``, ``next_page``, ``next_cursor``,
+  ``cursor`` (or camelCase) found at the top level or under ``links``, ``meta`` or
+  ``pagination`` (a JSON:API link object's ``href`` too). A JSON integer or a string of
+  digits is a page number, except under a cursor key; a string starting ``http://``,
+  ``https://``, ``/`` or ``?`` is a link; any other string is an opaque cursor;
+* a page is the last when it is empty, or says so: ``has_more: false``, a next
+  key present with ``null`` or ``""`` (a null ``cursor`` alone says nothing: it may
+  be where the page began), ``page >= total_pages``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from bulk_delete.config import Kind
 
 #: Where a page's records are looked for first, before any other list of objects.
 RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requests",
                "user_deletion_requests", "group_deletion_requests")
+#: Objects that may hold the paging fields, besides the page itself.
+PAGING_HOLDERS = ("links", "meta", "pagination")
+#: Keys that name the next page, most specific first within each holder.
+NEXT_KEYS = ("next", "next_page", "nextPage", "next_cursor", "nextCursor", "cursor")
+#: Keys whose value is always an opaque cursor, digits or not.
+CURSOR_KEYS = frozenset({"next_cursor", "nextCursor", "cursor"})
+LINK_STARTS = ("http://", "https://", "/", "?")
+#: Epoch timestamps above this are milliseconds, not seconds (year 5138 in seconds).
+EPOCH_MS = 100_000_000_000
+#: Microseconds from the epoch to the end of year 9999, the last a timestamp may name.
+LATEST = 253_402_300_800_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +60,30 @@ class Record:
     state: str
     #: June's own id of the deletion request (the record's ``id``), when it gives one.
     request_id: str | None = None
+    #: June's timestamps as June wrote them; :func:`instant` reads them.
     created_at: str | None = None
     updated_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
+class Next:
+    """Where a page says the next one is: ``value`` is a link as given, a page number in
+    decimal, or a cursor token."""
+
+    form: Literal["link", "page", "cursor"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
-    """The records of one page and whether it says it is the last."""
+    """The records of one page, whether it says it is the last, and what it says of the rest."""
 
     records: list[Record]
     last: bool
+    next: Next | None = None
+    #: How many pages the listing has, when the page says (``total_pages``, or ``total``
+    #: records over this page's size).
+    pages: int | None = None
 
 
 class ListingShapeError(ValueError):
@@ -53,13 +91,40 @@ class ListingShapeError(ValueError):
 
 
 def parse_page(payload: Any, *, kind: Kind, number: int) -> Page:
-    """Read one decoded JSON page by the rules in the module docstring."""
+    """Read one decoded JSON page (``number`` counts pages from 1) by the module's rules."""
     items = _items(payload)
     if items is None:
         keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise ListingShapeError(f"listing page {number} holds no list of records ({keys})")
     records = [r for r in (_record(item, kind) for item in items) if r is not None]
-    return Page(records, last=not items or _says_last(payload, number))
+    holders = _holders(payload)
+    named, following = _next(holders)
+    last = not items or (named and following is None) or _says_last(holders, number)
+    return Page(records, last=last, next=following, pages=_pages(holders, len(items)))
+
+
+def instant(text: str | None) -> int | None:
+    """Microseconds since the epoch (UTC) of one of June's timestamps; None if unreadable.
+
+    ISO 8601 in any form Python reads (a time without an offset is UTC), or epoch
+    seconds (milliseconds above EPOCH_MS).
+    """
+    if text is None:
+        return None
+    try:
+        epoch = float(text)
+    except ValueError:
+        pass
+    else:
+        micros = epoch * (1_000 if abs(epoch) >= EPOCH_MS else 1_000_000)
+        return round(micros) if abs(micros) <= LATEST else None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return round(when.timestamp() * 1_000_000)
 
 
 def _items(payload: Any) -> list[Any] | None:
@@ -81,30 +146,98 @@ def _items(payload: Any) -> list[Any] | None:
 def _record(item: Any, kind: Kind) -> Record | None:
     if not isinstance(item, dict):
         return None
-    subject = item.get(f"{kind}_id", item.get(f"{kind}Id"))
+    attributes = item.get("attributes")
+    fields = {**attributes, **item} if isinstance(attributes, dict) else item
+    subject = fields.get(f"{kind}_id", fields.get(f"{kind}Id"))
+    if subject is None:
+        subject = _related(item, kind)
     if isinstance(subject, bool) or not isinstance(subject, str | int) or subject == "":
         return None
-    state = item.get("state", item.get("status"))
+    state = fields.get("state", fields.get("status"))
     return Record(
         subject=str(subject),
         state=str(state).strip().lower() if state is not None else "unknown",
         request_id=_text(item.get("id")),
-        created_at=_text(item.get("created_at", item.get("createdAt"))),
-        updated_at=_text(item.get("updated_at", item.get("updatedAt"))),
+        created_at=_text(fields.get("created_at", fields.get("createdAt"))),
+        updated_at=_text(fields.get("updated_at", fields.get("updatedAt"))),
     )
+
+
+def _related(item: dict[str, Any], kind: Kind) -> Any:
+    """The id of a JSON:API relationship ``user``/``group``: ``{"data": {"id": ...}}``."""
+    relationships = item.get("relationships")
+    related = relationships.get(kind) if isinstance(relationships, dict) else None
+    data = related.get("data") if isinstance(related, dict) else None
+    return data.get("id") if isinstance(data, dict) else None
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _says_last(payload: Any, number: int) -> bool:
+def _holders(payload: Any) -> list[dict[str, Any]]:
+    """The page itself and its ``links``/``meta``/``pagination`` objects."""
     if not isinstance(payload, dict):
-        return False
-    meta: dict[str, Any] = payload["meta"] if isinstance(payload.get("meta"), dict) else payload
-    if meta.get("has_more", meta.get("hasMore")) is False:
-        return True
-    if "next" in meta and meta["next"] is None:
-        return True
-    total_pages = meta.get("total_pages", meta.get("totalPages"))
-    return isinstance(total_pages, int) and number >= total_pages
+        return []
+    return [payload, *(payload[key] for key in PAGING_HOLDERS if isinstance(payload.get(key),
+                                                                              dict))]
+
+
+def _next(holders: list[dict[str, Any]]) -> tuple[bool, Next | None]:
+    """Whether the page names its next page at all, and where that is (None: nowhere)."""
+    for holder in holders:
+        for key in NEXT_KEYS:
+            if key not in holder:
+                continue
+            value = holder[key]
+            if isinstance(value, dict):  # a JSON:API link object
+                value = value.get("href")
+            if value is None and key == "cursor":
+                continue  # a null cursor may be where this page began: no word on the end
+            if isinstance(value, bool) or not isinstance(value, str | int | None):
+                continue
+            return True, _classify(value, cursor=key in CURSOR_KEYS)
+    return False, None
+
+
+def _classify(value: str | int | None, *, cursor: bool) -> Next | None:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    if cursor:
+        return Next("cursor", text)
+    if text.isascii() and text.isdigit():
+        return Next("page", str(int(text)))
+    if text.startswith(LINK_STARTS) or "://" in text:
+        return Next("link", text)
+    return Next("cursor", text)
+
+
+def _says_last(holders: list[dict[str, Any]], number: int) -> bool:
+    for holder in holders:
+        if holder.get("has_more", holder.get("hasMore")) is False:
+            return True
+        total_pages = _count(holder, "total_pages", "totalPages")
+        if total_pages is not None and number >= total_pages:
+            return True
+    return False
+
+
+def _pages(holders: list[dict[str, Any]], size: int) -> int | None:
+    for holder in holders:
+        total_pages = _count(holder, "total_pages", "totalPages")
+        if total_pages is not None:
+            return total_pages
+    for holder in holders:
+        total = _count(holder, "total", "total_count", "totalCount")
+        if total is not None and size:
+            return math.ceil(total / size)
+    return None
+
+
+def _count(holder: dict[str, Any], *keys: str) -> int | None:
+    for key in keys:
+        value = holder.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None

@@ -4,8 +4,8 @@ Commands hand their results to a :class:`View` as they come (the plan before
 anything is sent, the tallies, the reconcile summary); the view writes the text
 people read to stdout, notices to stderr, and the same results as JSON log
 events (``bulk_delete.plan``, ``bulk_delete.submitted``, ``bulk_delete.reconciled``).
-While requests go out it shows live progress: a bar on a terminal, a progress
-event every LOG_EVERY seconds in JSON mode.
+While requests go out, and while June's listing is read, it shows live progress: a bar on
+a terminal, a progress event every LOG_EVERY seconds in JSON mode.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bulk_delete.logs import get_logger
 from bulk_delete.plan import Plan
-from bulk_delete.progress import Tally
+from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.ratelimit import Limit
 
 #: Seconds between progress log lines in JSON mode.
@@ -95,13 +95,18 @@ class View:
     async def sending(self, tally: Tally) -> AsyncIterator[None]:
         """Show ``tally`` while the block runs: a live bar (console) or log lines (JSON)."""
         show = self._log_lines(tally) if self.log_format == "json" else self._bar(tally)
-        task = asyncio.create_task(show)
-        try:
+        async with _shown(show):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+
+    @contextlib.asynccontextmanager
+    async def reading(self, tally: ListingTally) -> AsyncIterator[None]:
+        """Show a listing read while the block runs, as :meth:`sending` does; then what it
+        read, as one event."""
+        show = (self._log_lines(tally, "bulk_delete.listing_progress")
+                if self.log_format == "json" else self._listing_bar(tally))
+        async with _shown(show):
+            yield
+        self._log.info("bulk_delete.listing_read", **tally.snapshot())
 
     def submitted(self, tally: Tally, ending: str, stated: Limit | None = None) -> None:
         """The submission's counts, and the rate limit June stated, if it did."""
@@ -130,10 +135,11 @@ class View:
             self._say(f"last end:    {found.last_end.get('at')}, exit code "
                       f"{found.last_end.get('exit_code')}")
 
-    async def _log_lines(self, tally: Tally) -> None:
+    async def _log_lines(self, tally: Tally | ListingTally,
+                         event: str = "bulk_delete.progress") -> None:
         while True:
             await asyncio.sleep(LOG_EVERY)
-            self._log.info("bulk_delete.progress", **tally.snapshot())
+            self._log.info(event, **tally.snapshot())
 
     async def _bar(self, tally: Tally) -> None:
         bar = Progress(TextColumn("deleting"), BarColumn(), MofNCompleteColumn(),
@@ -148,6 +154,36 @@ class View:
                 bar.update(task_id, completed=tally.done, per_second=tally.per_second(),
                            rejected=tally.rejected, failed=tally.failed)
                 await asyncio.sleep(0.2)
+
+    async def _listing_bar(self, tally: ListingTally) -> None:
+        bar = Progress(TextColumn("reading June's {task.fields[read]}"), BarColumn(),
+                       TextColumn("page {task.completed:,.0f}"),
+                       TextColumn("{task.fields[records]:,} records{task.fields[found]}"),
+                       TextColumn("{task.fields[per_second]:.1f} pages/s"),
+                       TimeRemainingColumn(), console=Console(file=self._err or sys.stderr),
+                       transient=True)
+        task_id = bar.add_task("reading", total=None, read=tally.read, records=0, found="",
+                               per_second=0.0)
+        with bar:
+            while True:
+                found = ("" if tally.wanted is None
+                         else f", {tally.found:,} of {tally.wanted:,} found")
+                bar.update(task_id, completed=tally.pass_pages, total=tally.pass_total,
+                           read=tally.read, records=tally.records, found=found,
+                           per_second=tally.per_second())
+                await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def _shown(show: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``show`` while the block runs, and stop it after."""
+    task = asyncio.create_task(show)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def format_plan(plan: Plan) -> str:

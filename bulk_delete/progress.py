@@ -1,4 +1,4 @@
-"""Counts of a submission so far: updated by the workers and the retrier, read by the display."""
+"""Counts of a submission and of a listing read so far: updated as they go, read by the display."""
 
 from __future__ import annotations
 
@@ -52,4 +52,72 @@ class Tally:
                 "already_requested": self.already_requested, "rejected": self.rejected,
                 "failed": self.failed, "requests": self.requests, "retries": self.retries,
                 "throttled": self.throttled, "per_second": round(self.per_second(), 1),
+                "eta_seconds": None if eta is None else round(eta)}
+
+
+@dataclass
+class ListingTally:
+    """What a listing read has done so far; the :class:`~bulk_delete.listing.Reading` listener.
+
+    Pages and records count over every pass (the unfiltered listing, a reread, the
+    state listings); the ETA is for the pass under way, when June said how many pages
+    it has, and is an upper bound: a read stops once every wanted ID is found.
+    """
+
+    #: Distinct IDs the read looks for; None when it keeps every subject.
+    wanted: int | None = None
+    read: str = "listing"
+    pages: int = 0
+    records: int = 0
+    found: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    #: Pages of the pass under way read so far, and how many it has when June said.
+    pass_pages: int = 0
+    pass_total: int | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def request(self) -> None:
+        self.requests += 1
+
+    def retry(self) -> None:
+        self.retries += 1
+
+    def throttle(self) -> None:
+        self.throttled += 1
+
+    def listing(self, read: str, wanted: int | None) -> None:
+        self.read, self.wanted, self.pass_pages, self.pass_total = read, wanted, 0, None
+
+    def page(self, records: int, found: int, pages: int | None) -> None:
+        self.pages += 1
+        self.pass_pages += 1
+        self.records += records
+        self.found = found
+        if self.pass_total is None:
+            self.pass_total = pages
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def per_second(self) -> float:
+        """Pages a second."""
+        elapsed = self.elapsed()
+        return self.pages / elapsed if elapsed > 0 else 0.0
+
+    def eta_seconds(self) -> float | None:
+        rate = self.per_second()
+        if self.pass_total is None or rate <= 0:
+            return None
+        return max(0, self.pass_total - self.pass_pages) / rate
+
+    def snapshot(self) -> dict[str, float | int | str | None]:
+        """The counts as a log event's fields."""
+        eta = self.eta_seconds()
+        return {"read": self.read, "pages": self.pages, "records": self.records,
+                "found": self.found, "wanted": self.wanted, "requests": self.requests,
+                "retries": self.retries, "throttled": self.throttled,
+                "pass_pages": self.pass_pages, "pass_total": self.pass_total,
+                "pages_per_second": round(self.per_second(), 1),
                 "eta_seconds": None if eta is None else round(eta)}

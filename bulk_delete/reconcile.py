@@ -15,6 +15,8 @@ from bulk_delete.config import Kind
 from bulk_delete.errors import ExitCode
 from bulk_delete.journal import FAILED, INVALID, PENDING, REJECTED, REQUESTED
 
+#: June's instants as the report writes them: ISO 8601 in UTC, fractions only as needed.
+ISO = "%Y-%m-%dT%H:%M:%S%.fZ"
 #: Report columns, in order (SPEC §7).
 COLUMNS = ("id", "kind", "outcome", "http_status", "error", "attempts", "submitted_at",
            "server_state", "server_updated_at", "overdue")
@@ -22,7 +24,7 @@ COLUMNS = ("id", "kind", "outcome", "http_status", "error", "attempts", "submitt
 
 def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.DataFrame,
                 *, kind: Kind, now: datetime, deadline_hours: float) -> pl.DataFrame:
-    """One row per ID: its last outcome, and June's state for it (``listed``: read_listing)."""
+    """One row per ID: its last outcome, and June's state for it (``listed``: Listing.read)."""
     latest = (
         journal.unique("id", keep="last", maintain_order=True)
         .select(
@@ -44,8 +46,9 @@ def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.Da
                    .unique(["id", "error"], maintain_order=True))
         frames += [frame.select("id", "outcome", "error") for frame in (unsent, invalid)]
     rows = pl.concat(frames, how="diagonal_relaxed")
-    server = listed.select(pl.col("subject").alias("id"), pl.col("state").alias("server_state"),
-                           pl.col("updated_at").alias("server_updated_at"))
+    server = listed.select(pl.col("subject").alias("id"),
+                           pl.col("state").cast(pl.String).alias("server_state"),
+                           pl.col("updated_at").dt.to_string(ISO).alias("server_updated_at"))
     deadline = (now - timedelta(hours=deadline_hours)).isoformat().replace("+00:00", "Z")
     return (
         rows.join(server, on="id", how="left", maintain_order="left")

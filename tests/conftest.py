@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 import structlog
+import trustme
 from aiohttp import web
 
 from bulk_delete.logs import set_secrets
@@ -64,13 +66,22 @@ class June:
     """A sandbox June served from a background thread, for tests that run the CLI as a process.
 
     The test's own thread blocks on subprocesses; the server keeps answering on its loop.
+    With ``ca``, it serves HTTPS with a certificate of that CA for 127.0.0.1, localhost and
+    june.test (the host name tests reach through a proxy).
     """
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, *, ca: trustme.CA | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.server = SandboxServer(config)
+        self._client_tls: ssl.SSLContext | None = None
+        server_tls = None
+        if ca is not None:
+            server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1", "localhost", "june.test").configure_cert(server_tls)
+            self._client_tls = ssl.create_default_context()
+            ca.configure_trust(self._client_tls)
+        self.server = SandboxServer(config, ssl_context=server_tls)
         self._call(self.server.start())
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -82,7 +93,8 @@ class June:
 
     def stats(self) -> dict[str, Any]:
         """Exact counts of what reached the server, read over HTTP as any client would."""
-        with urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=10) as answer:
+        with urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=10,
+                                    context=self._client_tls) as answer:
             return json.loads(answer.read())  # type: ignore[no-any-return]
 
     def posts(self) -> int:

@@ -8,6 +8,7 @@ import json
 import random
 from collections.abc import Awaitable
 from typing import TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from bulk_delete.api import Answer
 from bulk_delete.config import AuthForm
@@ -122,14 +123,20 @@ class FakeJune:
         return Answer(status, "" if status < 300 else f"refused {subject}", quota=self.quota)
 
     async def list_page(self, page: int) -> Answer:
+        return await self.fetch(f"{self.listing_url}?page={page}")
+
+    async def fetch(self, url: str) -> Answer:
+        """A listing page: ``?page=N``, and ``?state=S`` lists only when S is ``state``."""
         await asyncio.sleep(0)
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
             return Answer(401, "unauthorized", quota=self.quota)
+        query = dict(parse_qsl(urlsplit(url).query))
+        page = int(query.get("page", "1"))
         self.pages.append(page)
         if self.listing_status != 200:
             return Answer(self.listing_status, "refused")
-        newest_first = self.held[::-1]
+        newest_first = self.held[::-1] if query.get("state", self.state) == self.state else []
         chunk = newest_first[(page - 1) * self.page_size:page * self.page_size]
         records = [{"user_id": s, "state": self.state} for s in chunk]
         return Answer(200, body=json.dumps({"data": records}).encode(), quota=self.quota)

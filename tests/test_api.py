@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aioresponses import aioresponses
 
 from bulk_delete.api import ON_THE_WIRE, Answer, Verdict, open_client, server_message, verdict
@@ -208,12 +210,29 @@ async def test_redirects_are_not_followed(serve: Serve) -> None:
     assert not followed
 
 
+class MockedResponse(ClientResponse):
+    """A ClientResponse that aioresponses 0.7.9 can build on aiohttp 3.14 too.
+
+    aiohttp 3.14 made ``stream_writer`` (the writer of the request, read only for its
+    ``output_size`` once the request is sent) a required argument, and aioresponses 0.7.9
+    does not pass it (its issue #289): this passes a writer that sent nothing. When
+    aioresponses passes one itself, that one is kept.
+    """
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
+            kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
 async def test_error_answer_keeps_message_and_retry_after() -> None:
     """A 429 keeps its Retry-After; a 422 keeps the server's message (mocked transport)."""
     url = "https://api.june.so"
     with aioresponses() as mocked:
-        mocked.post(url + POST, status=429, headers={"Retry-After": "3"}, body="slow down")
-        mocked.post(url + POST, status=422, payload={"error": "user_id malformed"})
+        mocked.post(url + POST, status=429, headers={"Retry-After": "3"}, body="slow down",
+                    response_class=MockedResponse)
+        mocked.post(url + POST, status=422, payload={"error": "user_id malformed"},
+                    response_class=MockedResponse)
         async with open_client(base_url=url, kind="user", key=Secret("sk_1"), auth_style="raw",
                                request_timeout=5, concurrency=2) as client:
             throttled = await client.request_deletion("a")

@@ -1,12 +1,15 @@
-"""Reading June's listing: tolerant page parsing, and a pager that loses nothing."""
+"""Reading June's listing over real sockets: every paging form and shape, incremental stops,
+the reads made before an ID is called missing, and a pager that loses nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import io
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,101 +17,112 @@ import polars as pl
 import pytest
 from aiohttp import web
 
-from bulk_delete import job
+from bulk_delete import job, journal
 from bulk_delete.api import open_client
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, resolve
 from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.journal import Outcome
-from bulk_delete.listing import Listing, as_frame
+from bulk_delete.listing import Listing
 from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer
-from bulk_delete.pages import ListingShapeError, Record, parse_page
 from bulk_delete.present import View
+from bulk_delete.progress import ListingTally
 from bulk_delete.shards import in_shard
 from tests.conftest import Serve
 
-RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
-           {"id": "r2", "user_id": "u2", "state": "finished"}]
+STATES = ("requested", "started", "finished")
+#: Every way a page may name the next one: (paging keys, whether ?page= is ignored).
+FORMS = ("page", "next_page", "cursor", "next-url", "next-path", "next-query", "links.next",
+         "meta.next")
 
 
-@pytest.mark.parametrize("payload", [
-    RECORDS,
-    {"data": RECORDS},
-    {"results": RECORDS, "count": 2},
-    {"items": RECORDS},
-    {"requests": RECORDS},
-    {"user_deletion_requests": RECORDS},
-    {"meta": {"page": 1}, "whatever": RECORDS},
-    {"data": {"requests": RECORDS}},
-])
-def test_records_are_found_in_any_plausible_shape(payload: Any) -> None:
-    """A top-level array or the first list of objects in an object holds the records."""
-    page = parse_page(payload, kind="user", number=1)
-    assert [(r.subject, r.state) for r in page.records] == [("u1", "requested"), ("u2", "finished")]
+class Book:
+    """A June listing served through ``serve``: records top first, in one paging form and shape.
+
+    Forms other than ``page`` and ``next_page`` ignore ``?page=`` and hand out opaque
+    tokens. ``unfiltered`` are the states listed without ``?state=``; ``filters`` False
+    makes ``?state=`` ignored. ``asked`` holds every query asked, in order.
+    """
+
+    def __init__(self, records: list[tuple[str, str]], *, size: int = 10, form: str = "page",
+                 shape: str = "flat", unfiltered: tuple[str, ...] = STATES,
+                 filters: bool = True) -> None:
+        self.records = [{"id": f"r-{s}", "user_id": s, "state": state,
+                         "created_at": "2026-06-01T00:00:00Z"} for s, state in records]
+        self.size, self.form, self.shape = size, form, shape
+        self.unfiltered, self.filters = unfiltered, filters
+        self.asked: list[dict[str, str]] = []
+        #: Called with each query before it is answered (to change the listing mid-read).
+        self.before: Callable[[dict[str, str]], None] = lambda _query: None
+
+    def pages_asked(self, state: str | None = None) -> list[int]:
+        """Page numbers asked of one listing (?page=), in order."""
+        return [int(q["page"]) for q in self.asked if q.get("state") == state and "page" in q]
+
+    def listed(self, state: str | None) -> list[dict[str, str]]:
+        if state is None or not self.filters:
+            return [r for r in self.records if r["state"] in self.unfiltered]
+        return [r for r in self.records if r["state"] == state]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        query = dict(request.query)
+        self.asked.append(query)
+        self.before(query)
+        listed = self.listed(query.get("state"))
+        if self.form in ("page", "next_page"):
+            offset = (int(query.get("page", "1")) - 1) * self.size
+        else:
+            offset = int(base64.b64decode(query["cursor"])[1:]) if "cursor" in query else 0
+        chunk = listed[offset:offset + self.size]
+        more = offset + self.size < len(listed)
+        items = [self._item(r) for r in chunk]
+        key, value = self._next(request, query, offset, more)
+        paging = {key: value, "total": len(listed)}
+        if self.shape == "jsonapi":
+            links = {key: paging.pop(key)} if self.form == "links.next" else {}
+            return web.json_response({"data": items, "links": links, "meta": paging})
+        if self.form in ("links.next", "meta.next"):
+            return web.json_response({"data": items, self.form.split(".")[0]: paging})
+        return web.json_response({"data": items, **paging})
+
+    def _next(self, request: web.Request, query: dict[str, str], offset: int,
+              more: bool) -> tuple[str, Any]:
+        """The paging field of this form, and its value (None after the last page)."""
+        token = base64.b64encode(f"o{offset + self.size}".encode()).decode() + "=="
+        kept = {k: v for k, v in query.items() if k == "state"}
+        link = request.url.with_query({**kept, "cursor": token})
+        if self.form == "page":
+            return "has_more", more
+        value: Any = {
+            "next_page": int(query.get("page", "1")) + 1, "cursor": token, "next-url": str(link),
+            "next-path": link.path_qs, "next-query": f"?{link.query_string}",
+            "links.next": str(link), "meta.next": token,
+        }[self.form] if more else None
+        return {"next_page": "next_page", "cursor": "next_cursor"}.get(self.form, "next"), value
+
+    def _item(self, record: dict[str, str]) -> dict[str, Any]:
+        if self.shape == "flat":
+            return record
+        attributes = {k: v for k, v in record.items() if k not in ("id", "user_id")}
+        return {"id": record["id"], "type": "user_deletion_request", "attributes": attributes,
+                "relationships": {"user": {"data": {"type": "user", "id": record["user_id"]}}}}
 
 
-def test_subject_is_never_the_request_id() -> None:
-    """The record's own id is the request's; a record without a subject is skipped."""
-    page = parse_page([{"id": "r1", "state": "finished"}, {"id": "r2", "userId": 42}],
-                      kind="user", number=1)
-    assert [r.subject for r in page.records] == ["42"]
-
-
-def test_group_records_and_camel_case() -> None:
-    """Groups use group_id/groupId; states may be under status; timestamps in camelCase."""
-    page = parse_page({"data": [{"id": "r7", "groupId": "g1", "status": "STARTED",
-                                 "createdAt": "2026-01-01", "updatedAt": "2026-01-02"}]},
-                      kind="group", number=1)
-    assert page.records == [Record("g1", "started", request_id="r7", created_at="2026-01-01",
-                                   updated_at="2026-01-02")]
-
-
-def test_unknown_states_are_kept() -> None:
-    """A state June may add later is kept as June wrote it."""
-    page = parse_page([{"user_id": "u1", "state": "cancelled"}, {"user_id": "u2"}],
-                      kind="user", number=1)
-    assert [r.state for r in page.records] == ["cancelled", "unknown"]
-
-
-@pytest.mark.parametrize(("payload", "last"), [
-    ({"data": RECORDS, "has_more": False}, True),
-    ({"data": RECORDS, "has_more": True}, False),
-    ({"data": RECORDS, "next": None}, True),
-    ({"data": RECORDS, "next": "https://x/?page=2"}, False),
-    ({"data": RECORDS, "page": 3, "total_pages": 3}, True),
-    ({"data": RECORDS, "meta": {"totalPages": 2}}, False),
-    ({"data": []}, True),
-    ([], True),
-    (RECORDS, False),
-])
-def test_pages_say_when_they_are_last(payload: Any, last: bool) -> None:
-    """has_more, next, total_pages and an empty page each end the paging."""
-    number = payload.get("page", 1) if isinstance(payload, dict) else 1
-    assert parse_page(payload, kind="user", number=number).last is last
-
-
-@pytest.mark.parametrize("payload", [{"error": "nope"}, "text", 3, {"data": "x"}])
-def test_a_page_without_records_is_an_error(payload: Any) -> None:
-    """A page that holds no list at all is not mistaken for an empty listing."""
-    with pytest.raises(ListingShapeError, match="page 4 holds no list of records"):
-        parse_page(payload, kind="user", number=4)
-
-
-def test_the_most_advanced_state_wins() -> None:
-    """Duplicate requests for a subject show its most advanced known state, in first-seen order."""
-    frame = as_frame([Record("u1", "finished"), Record("u2", "weird"),
-                      Record("u1", "requested"), Record("u2", "started"), Record("u3", "odd")])
-    assert frame.select("subject", "state").rows() == [("u1", "finished"), ("u2", "started"),
-                                                       ("u3", "odd")]
+async def read(url: str, wanted: list[str] | None = None, *, window: int = 4,
+               full: bool = False, events: ListingTally | None = None) -> pl.DataFrame:
+    """What a Listing reads from the server at ``url``."""
+    async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
+                           request_timeout=5, concurrency=8) as client:
+        listing = Listing(client, Pacer(1000), kind="user", auth_style="raw", max_attempts=2,
+                          window=window, events=events)
+        ids = None if wanted is None else pl.Series(wanted, dtype=pl.String)
+        return await listing.read(ids, full=full)
 
 
 async def listing(url: str, window: int = 4) -> dict[str, str]:
     """Subject -> state, as read by the pager from the server at ``url``."""
-    async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
-                           request_timeout=5, concurrency=8) as client:
-        found = await Listing(client, Pacer(1000), kind="user", auth_style="raw",
-                              max_attempts=2, window=window).read()
+    found = await read(url, window=window)
     return dict(found.select("subject", "state").rows())
 
 
@@ -117,29 +131,217 @@ def pages_of(subjects: list[str], size: int) -> list[list[dict[str, str]]]:
             for i in range(0, len(subjects), size)]
 
 
-@pytest.mark.parametrize("shape", ["array", "data+has_more", "results+next", "total_pages"])
-async def test_pager_reads_every_shape_to_the_end(serve: Serve, shape: str) -> None:
-    """Each page shape is read to its end, and pages past it are not needed."""
-    subjects = [f"u{i}" for i in range(23)]
-    pages = pages_of(subjects, 5)
-    asked: list[int] = []
+def subjects(count: int, state: str = "finished", prefix: str = "u") -> list[tuple[str, str]]:
+    return [(f"{prefix}{i:03d}", state) for i in range(count)]
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("shape", ["flat", "jsonapi"])
+async def test_every_paging_form_is_followed_to_the_end(serve: Serve, form: str,
+                                                        shape: str) -> None:
+    """Page numbers, next_page, cursors and next links (URL, path, query; at the top, under
+    links or meta) each page the whole listing, flat or JSON:API."""
+    book = Book(subjects(23, "requested"), size=5, form=form, shape=shape)
+    found = await read(await serve(book.handle))
+    assert sorted(found["subject"]) == [s for s, _ in subjects(23)]
+    assert set(found["request_id"]) == {f"r-u{i:03d}" for i in range(23)}
+    if form in ("page", "next_page"):
+        assert max(book.pages_asked()) <= 5 + 4  # at most a window past the end
+    else:
+        assert len(book.asked) == 5  # one page at a time: a link is known only when it comes
+        assert all("cursor" in q for q in book.asked[1:])
+
+
+async def test_json_api_with_cursors_under_meta_reads_what_june_says(serve: Serve) -> None:
+    """JSON:API records (subject as a relationship) paged by a cursor under meta: every field."""
+    book = Book([("a", "finished"), ("b", "started"), ("c", "weird")], size=2, form="cursor",
+                shape="jsonapi", unfiltered=(*STATES, "weird"))
+    found = await read(await serve(book.handle), ["a", "b", "c"])
+    assert sorted(found.select("subject", "state", "request_id", "found_in").rows()) == [
+        ("a", "finished", "r-a", "listing"), ("b", "started", "r-b", "listing"),
+        ("c", "weird", "r-c", "listing")]
+    assert found["created_at"].dt.to_string("%Y-%m-%dT%H:%M:%SZ").to_list() == [
+        "2026-06-01T00:00:00Z"] * 3
+
+
+@pytest.mark.parametrize("elsewhere", ["other port", "with credentials"])
+async def test_a_link_to_another_host_is_never_followed(serve: Serve, elsewhere: str) -> None:
+    """A next link to another host:port (or carrying credentials) stops the read with a clear
+    error, and not one request reaches it."""
+    hits: list[str] = []
+
+    async def other(request: web.Request) -> web.Response:
+        hits.append(request.path_qs)
+        return web.json_response([])
+
+    foreign = await serve(other)
+    book = Book(subjects(20), size=5, form="next-url")
 
     async def handler(request: web.Request) -> web.Response:
-        number = int(request.query["page"])
-        asked.append(number)
-        items = pages[number - 1] if number <= len(pages) else []
-        more = number < len(pages)
-        body: Any = {
-            "array": items,
-            "data+has_more": {"data": items, "has_more": more},
-            "results+next": {"results": items, "next": f"?page={number + 1}" if more else None},
-            "total_pages": {"data": items, "page": number, "total_pages": len(pages)},
-        }[shape]
-        return web.json_response(body)
+        page = json.loads((await book.handle(request)).text or "")
+        origin = str(request.url.origin())
+        target = foreign if elsewhere == "other port" else origin.replace("//", "//u:p@")
+        page["next"] = page["next"].replace(origin, target)
+        return web.json_response(page)
 
-    found = await listing(await serve(handler))
-    assert sorted(found) == sorted(subjects)
-    assert max(asked) <= len(pages) + 4  # at most one window of look-ahead
+    with pytest.raises(ApiUnavailable, match="the API key goes only to the configured host") \
+            as caught:
+        await read(await serve(handler), [s for s, _ in subjects(20)])
+    assert "nothing was sent to that address" in str(caught.value)
+    assert hits == []
+    assert len(book.asked) == 1
+
+
+@pytest.mark.parametrize("form", ["page", "cursor", "links.next"])
+async def test_states_the_unfiltered_listing_hides_are_read_by_state(serve: Serve,
+                                                                     form: str) -> None:
+    """A listing of open requests only: finished ones are found in ?state=finished, each row
+    says which read found it, and an ID in no listing stays unfound."""
+    records = [*subjects(12, "requested", "q"), *subjects(7, "started", "s"),
+               *subjects(25, "finished", "f")]
+    book = Book(records, size=5, form=form, unfiltered=("requested", "started"))
+    wanted = ["q003", "s006", "f000", "f024", "ghost"]
+    found = await read(await serve(book.handle), wanted)
+    assert sorted(found.select("subject", "state", "found_in").rows()) == [
+        ("f000", "finished", "state=finished"), ("f024", "finished", "state=finished"),
+        ("q003", "requested", "listing"), ("s006", "started", "listing")]
+    assert {q.get("state") for q in book.asked} == {None, *STATES}
+
+
+async def test_a_complete_listing_costs_no_state_read(serve: Serve) -> None:
+    """When every wanted ID is in the unfiltered listing, no state's listing is asked for."""
+    book = Book(subjects(30), size=5)
+    found = await read(await serve(book.handle), ["u000", "u029"])
+    assert found.height == 2
+    assert all("state" not in q for q in book.asked)
+
+
+async def test_a_server_that_ignores_state_is_not_read_again(serve: Serve) -> None:
+    """?state= answered with every state: page 1 of each shows it, and no more is read."""
+    mixed = [record for pair in zip(subjects(10, "requested", "q"), subjects(10), strict=True)
+             for record in pair]
+    book = Book(mixed, size=5, filters=False)
+    found = await read(await serve(book.handle), ["u001", "ghost"])
+    assert found["subject"].to_list() == ["u001"]
+    assert [q for q in book.asked if "state" in q] == [
+        {"state": state, "page": "1"} for state in STATES]
+
+
+async def test_a_refused_state_filter_leaves_the_id_missing(serve: Serve) -> None:
+    """A June that answers 400 to ?state= still has its unfiltered listing read."""
+    book = Book(subjects(8), size=5)
+
+    async def handler(request: web.Request) -> web.Response:
+        if "state" in request.query:
+            return web.json_response({"error": "unknown parameter state"}, status=400)
+        return await book.handle(request)
+
+    found = await read(await serve(handler), ["u002", "ghost"])
+    assert found["subject"].to_list() == ["u002"]
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+async def test_an_incremental_read_asks_only_the_pages_it_needs(serve: Serve,
+                                                                newest_first: bool) -> None:
+    """Wanted IDs on the first pages: the read stops there, at most twice the pages needed;
+    on the last pages (oldest first), it reads to the end and no further."""
+    old, new = subjects(370, prefix="old"), subjects(30, "requested", "new")
+    book = Book(new[::-1] + old[::-1] if newest_first else old + new, size=10)
+    found = await read(await serve(book.handle), [s for s, _ in new], window=8)
+    assert sorted(found["subject"]) == [s for s, _ in new]
+    asked = book.pages_asked()
+    if newest_first:
+        assert len(asked) <= 2 * 3  # the 30 wanted fill pages 1-3
+    else:
+        assert set(range(1, 41)) <= set(asked)
+        assert max(asked) <= 40 + 8
+    assert all("state" not in q for q in book.asked)
+
+
+async def test_full_reads_every_page_even_when_all_is_found(serve: Serve) -> None:
+    """full=True reads the whole listing although page 1 held every wanted ID."""
+    book = Book(subjects(100), size=10)
+    found = await read(await serve(book.handle), ["u000"], full=True)
+    assert found["subject"].to_list() == ["u000"]
+    assert set(range(1, 11)) <= set(book.pages_asked())
+
+
+@pytest.mark.parametrize("form", ["page", "cursor"])
+async def test_a_record_that_jumps_over_the_reader_is_found(serve: Serve, form: str) -> None:
+    """A listing by last update: a wanted record on page 4 finishes while page 2 is asked and
+    moves to the top, behind the reader. Page 1 changed, so the listing is read again."""
+    records = subjects(40, "started")
+    book = Book(records, size=5, form=form)
+
+    def finish(_query: dict[str, str]) -> None:
+        if len(book.asked) == 2:  # page 2 is asked, page 1 has been answered
+            moved = next(r for r in book.records if r["user_id"] == "u017")
+            book.records.remove(moved)
+            book.records.insert(0, {**moved, "state": "finished"})
+
+    book.before = finish
+    found = await read(await serve(book.handle), ["u000", "u017"], window=4)
+    assert sorted(found.select("subject", "state", "found_in").rows()) == [
+        ("u000", "started", "listing"), ("u017", "finished", "listing")]
+    assert all("state" not in q for q in book.asked)
+
+
+async def test_progress_counts_pages_records_and_found(serve: Serve) -> None:
+    """The listener hears every page: pages, records, found of wanted, pages June announced."""
+    book = Book(subjects(23), size=5)
+    tally = ListingTally()
+    await read(await serve(book.handle), ["u001", "u021", "ghost"], window=1, events=tally)
+    assert (tally.wanted, tally.found) == (3, 2)
+    # the unfiltered listing, then the states' (requested and started are empty); page 1
+    # of the two read to the end is asked again, to see whether they moved
+    assert tally.pages == 5 + 1 + 1 + 5
+    assert tally.requests == tally.pages + 2
+    assert tally.records == 23 * 2
+    assert (tally.read, tally.pass_total, tally.eta_seconds()) == ("state=finished", 5, 0)
+
+
+async def test_reconcile_logs_what_it_read(serve: Serve, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """In JSON mode the read ends with one event saying pages, records and IDs found."""
+    book = Book(subjects(12), size=5)
+    url = await serve(book.handle)
+    with Checkpoint.open(tmp_path / "state", kind="user", api_host=url, create=True) as cp:
+        for subject in ("u001", "u011"):
+            cp.journal().append(Outcome(subject, "accepted", 200, 1))
+    settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
+                        "concurrency": 8}, env={"JUNE_API_KEY": "k"}, explicit=["api_url"])
+    configure("json")
+    assert await job.reconcile(settings, View("json", out=io.StringIO()),
+                               checking=job.Checking()) == 0
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+              if line.startswith("{")]
+    done = next(e for e in events if e["event"] == "bulk_delete.listing_read")
+    assert (done["pages"], done["records"], done["found"], done["wanted"]) == (3, 12, 2, 2)
+
+
+async def test_skip_existing_stops_reading_once_all_are_found(serve: Serve,
+                                                              tmp_path: Path) -> None:
+    """--skip-existing looks for the IDs to send: held on page 1, they stop the read there."""
+    book = Book(subjects(200), size=10)
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            return web.json_response({})
+        return await book.handle(request)
+
+    url = await serve(handler)
+    ids = tmp_path / "ids.csv"
+    ids.write_text("user_id\nu000\nu003\nu009\n", encoding="utf-8")
+    settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
+                        "concurrency": 8}, env={"JUNE_API_KEY": "k"})
+    code = await job.submit(settings, job.Source(paths=(str(ids),)),
+                            View("json", out=io.StringIO()), skip_existing=True)
+    assert code == 0
+    held = journal.read(tmp_path / "state" / "journal.tsv")
+    assert sorted(held.select("id", "outcome").rows()) == [
+        ("u000", "already_requested"), ("u003", "already_requested"),
+        ("u009", "already_requested")]
+    assert book.pages_asked() == [1]
 
 
 async def test_pager_stops_when_the_server_ignores_page(serve: Serve,
@@ -247,7 +449,9 @@ async def test_concurrent_pages_can_miss_what_a_reread_finds(serve: Serve,
     """Pages answered out of order while the listing grows lose records; reconcile re-reads."""
     old = [f"old{i:03d}" for i in range(200)]
     newer: list[str] = []
-    gate = ReverseWindow(first=2, size=8)
+    # Pages 9 to 16 are in flight together once page 8 is read (the window grows with the
+    # pages read: 1, 2, 4, 8).
+    gate = ReverseWindow(first=9, size=8)
 
     async def handler(request: web.Request) -> web.Response:
         number = int(request.query["page"])
@@ -275,19 +479,13 @@ async def test_concurrent_pages_can_miss_what_a_reread_finds(serve: Serve,
 
 
 async def test_a_stable_listing_is_not_read_twice(serve: Serve, tmp_path: Path) -> None:
-    """An ID June does not list, while nothing new arrives: missing, without a second pass."""
-    listed = [f"u{i:03d}" for i in range(95)]
-    asked: list[int] = []
-
-    async def handler(request: web.Request) -> web.Response:
-        number = int(request.query["page"])
-        asked.append(number)
-        chunk = listed[(number - 1) * 10:number * 10]
-        return web.json_response({"data": [{"user_id": s, "state": "finished"} for s in chunk]})
-
-    url = await serve(handler)
+    """An ID June does not list, while nothing new arrives: missing after one pass over the
+    listing and one over each state's, never a second pass."""
+    listed = subjects(95)
+    book = Book(listed, size=10)
+    url = await serve(book.handle)
     with Checkpoint.open(tmp_path / "state", kind="user", api_host=url, create=True) as cp:
-        for subject in [*listed, "gone"]:
+        for subject, _ in [*listed, ("gone", "")]:
             cp.journal().append(Outcome(subject, "accepted", 200, 1))
     settings = resolve({"api_url": url, "checkpoint_dir": tmp_path / "state", "rate": 1000.0,
                         "concurrency": 8}, env={"JUNE_API_KEY": "k"}, explicit=["api_url"])
@@ -295,9 +493,13 @@ async def test_a_stable_listing_is_not_read_twice(serve: Serve, tmp_path: Path) 
     report = pl.read_csv(tmp_path / "state" / "report.csv")
     assert report.filter(pl.col("server_state") == "missing")["id"].to_list() == ["gone"]
     assert code == 4
-    # page 1 before, in and after the read; every other page once (a window reads past the end)
-    assert asked.count(1) == 3
-    assert all(asked.count(number) == 1 for number in range(2, 12))
+    for state in (None, "finished"):
+        asked = book.pages_asked(state)
+        # page 1 in the read and once after it; every other page once (and a window past it)
+        assert asked.count(1) == 2
+        assert all(asked.count(number) == 1 for number in range(2, 11))
+    # an empty listing is one page: nothing can slip between pages, so it is not checked
+    assert book.pages_asked("requested") == book.pages_asked("started") == [1]
 
 
 async def test_a_shard_keeps_only_its_own_records(serve: Serve) -> None:

@@ -48,7 +48,7 @@ def test_one_row_per_id_with_its_latest_outcome() -> None:
         ("a", "accepted", 200, None, "finished"),
         ("b", "rejected", 422, "malformed", "missing"),
     ]
-    assert rows["server_updated_at"][0] == "2026-06-10T11:30Z"
+    assert rows["server_updated_at"][0] == "2026-06-10T11:30:00Z"
     assert set(rows["kind"]) == {"user"}
 
 

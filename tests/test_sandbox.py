@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import signal
@@ -26,9 +27,10 @@ import pytest
 from click.testing import CliRunner
 
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
-from bulk_delete.sandbox.cli import sandbox
+from bulk_delete.sandbox.cli import config_from, sandbox
+from bulk_delete.sandbox.config import STATES
+from bulk_delete.sandbox.ledger import isoformat
 from bulk_delete.sandbox.limits import SlidingWindow
-from bulk_delete.sandbox.state import isoformat
 
 API = "/api/platform/data_management/"
 RAW = {"Authorization": "Basic sandbox"}
@@ -101,6 +103,18 @@ async def subjects(session: aiohttp.ClientSession, **params: str) -> list[str]:
     status, body = await listing(session, **params)
     assert status == 200, body
     return [record["user_id"] for record in body["data"]]
+
+
+def keyed(key: str) -> dict[str, str]:
+    """Headers for a POST carrying ``Idempotency-Key: key``."""
+    return {**RAW, "Idempotency-Key": key}
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> Any:
+    """GET an absolute URL a page linked to; its JSON body."""
+    async with session.get(url) as response:
+        assert response.status == 200
+        return await response.json()
 
 
 # --- auth -------------------------------------------------------------------------------
@@ -236,9 +250,234 @@ async def test_ignore_page_serves_page_one(clock: FakeClock) -> None:
     async with serving(clock, page_size=2, ignore_page=True) as (_, session):
         for n in range(1, 4):
             await post(session, f"u{n}")
+            clock.advance(0.001)
         _, body = await listing(session, page="2")
         assert [r["user_id"] for r in body["data"]] == ["u3", "u2"]
         assert (body["page"], body["has_more"]) == (1, True)
+
+
+# --- repeats: 409 and Idempotency-Key ----------------------------------------------------
+
+
+async def test_duplicate_status_409_refuses_a_repeat(clock: FakeClock) -> None:
+    """With duplicate_status 409 a repeat is answered 409 saying the request exists, makes no
+    second record, and counts as a duplicate answered 409 (a conflict), not as accepted."""
+    async with serving(clock, duplicate_status=409) as (server, session):
+        first = await post(session, "g1", kind="group")
+        clock.advance(3)
+        again = await post(session, "g1", kind="group")
+        assert (first.status, again.status) == (200, 409)
+        request_id = first.json()["id"]
+        assert again.json() == {
+            "error": f"a deletion request already exists for group_id g1 (request {request_id})"
+        }
+        stats = server.state.snapshot()
+        assert stats["accepted"] == stats["unique"] == {"user": 0, "group": 1}
+        assert stats["duplicates"] == stats["conflicts"] == {"user": 0, "group": 1}
+        _, page = await listing(session, kind="group")
+        assert page["data"] == [first.json()]
+
+
+async def test_idempotency_key_replays_the_first_answer(clock: FakeClock) -> None:
+    """When idempotency is honoured, a POST under a key already seen gets that key's first
+    answer again (status and record), counted as a replay; a new key is a plain repeat."""
+    async with serving(clock, idempotency="honour", duplicate_status=409) as (server, session):
+        first = await post(session, "u1", headers=keyed("k1"))
+        clock.advance(6)
+        replay = await post(session, "u1", headers=keyed("k1"))
+        assert (replay.status, replay.json()["id"]) == (200, first.json()["id"])
+        assert replay.json()["state"] == "started"  # the same record, as it is now
+        assert (await post(session, "u1", headers=keyed("k2"))).status == 409
+        assert (await post(session, "u1", headers=keyed("k2"))).status == 409  # k2's first answer
+        assert (await post(session, "u1")).status == 409  # no key: a plain repeat
+        stats = server.state.snapshot()
+        assert stats["replays"] == {"user": 2, "group": 0}
+        assert (stats["accepted"]["user"], stats["duplicates"]["user"]) == (1, 2)
+
+
+async def test_idempotency_key_reused_for_another_subject_is_422(clock: FakeClock) -> None:
+    """A key already used for one subject, sent with another, is refused 422 and applies nothing."""
+    async with serving(clock, idempotency="honour") as (server, session):
+        await post(session, "u1", headers=keyed("k1"))
+        misused = await post(session, "u2", headers=keyed("k1"))
+        assert misused.status == 422
+        assert misused.json()["error"] == "Idempotency-Key 'k1' was used for a different request"
+        assert server.state.ledgers["user"].get("u2") is None
+        assert server.state.stats.bad_requests == 1
+
+
+async def test_idempotency_key_is_ignored_by_default(clock: FakeClock) -> None:
+    """By default the Idempotency-Key header changes nothing: a repeat under it is a duplicate."""
+    async with serving(clock) as (server, session):
+        for _ in range(2):
+            assert (await post(session, "u1", headers=keyed("k1"))).status == 200
+        stats = server.state.snapshot()
+        assert (stats["duplicates"]["user"], stats["replays"]["user"]) == (1, 0)
+        assert server.state.keys == {}
+
+
+async def test_lost_answer_retried_under_its_key_is_a_replay(clock: FakeClock) -> None:
+    """A POST dropped after it was applied, retried under the same Idempotency-Key, gets 200
+    and the same record: one record and no duplicate, even where repeats are answered 409."""
+    knobs = {"reset_rate": 1.0, "reset_after_share": 1.0, "duplicate_status": 409}
+    async with serving(clock, idempotency="honour", **knobs) as (server, session):
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await post(session, "u1", headers=keyed("k1"))
+        server.state.configure({"reset_rate": 0})
+        retry = await post(session, "u1", headers=keyed("k1"))
+        record = server.state.ledgers["user"].get("u1")
+        assert record is not None
+        assert (retry.status, retry.json()["id"]) == (200, record.request_id)
+        stats = server.state.snapshot()
+        assert stats["faults"]["reset_after"] == 1
+        assert (stats["accepted"]["user"], stats["replays"]["user"]) == (1, 1)
+        assert stats["duplicates"]["user"] == 0
+
+
+# --- listings: hidden states, cursors, links, JSON:API ------------------------------------
+
+
+async def test_unfiltered_states_hide_the_others(clock: FakeClock) -> None:
+    """unfiltered_states limits what a listing without ?state= shows, paged across the gap of
+    a hidden state; ?state= still shows any state."""
+    knobs = {"page_size": 3, "unfiltered_states": ("requested", "finished")}
+    async with serving(clock, **knobs) as (server, session):
+        for subject, age in [("f1", 50), ("f2", 40), ("s1", 20), ("s2", 10), ("r1", 2), ("r2", 1)]:
+            server.state.submit("user", subject, START - age)
+        assert await subjects(session) == ["r2", "r1", "f2"]
+        _, second = await listing(session, page="2")
+        assert [r["user_id"] for r in second["data"]] == ["f1"]
+        assert (second["total"], second["has_more"]) == (4, False)
+        assert await subjects(session, state="started") == ["s2", "s1"]
+        server.state.configure({"unfiltered_states": ["started"]})
+        assert await subjects(session) == ["s2", "s1"]
+
+
+def next_of(body: Any, paging: str) -> str | None:
+    """Where a flat page says the next one is: a cursor token or an absolute URL."""
+    return body["next_cursor"] if paging == "cursor" else body["next"]
+
+
+@pytest.mark.parametrize("paging", ["cursor", "link"])
+async def test_cursor_paging_is_complete_while_requests_arrive(
+    clock: FakeClock, paging: str
+) -> None:
+    """Following next_cursor or next, a reader sees every request once, newest first, while
+    new ones arrive at the top between its pages; the end says null; ?page= is ignored."""
+    async with serving(clock, page_size=2, paging=paging) as (server, session):
+        for n in range(7):
+            await post(session, f"old{n}")
+            clock.advance(0.001)
+        assert await subjects(session, page="3") == ["old6", "old5"]
+        _, body = await listing(session)
+        seen = [r["user_id"] for r in body["data"]]
+        while (where := next_of(body, paging)) is not None:
+            for _ in range(3):  # arrivals that would shift numbered pages by more than a page
+                await post(session, f"new{server.state.stats.requests}")
+                clock.advance(0.001)
+            if paging == "cursor":
+                body = (await listing(session, cursor=where))[1]
+            else:
+                assert where.startswith(f"{server.url}{API}user_deletion_requests?cursor=")
+                body = await fetch(session, where)
+            seen += [r["user_id"] for r in body["data"]]
+        assert seen == [f"old{n}" for n in reversed(range(7))]
+        assert set(body) == {"data", "per_page", "next_cursor" if paging == "cursor" else "next"}
+
+
+async def test_cursor_orders_requests_of_one_instant_by_id(clock: FakeClock) -> None:
+    """Requests made at the same instant are listed by request id, so a cursor among them
+    neither repeats nor skips one, even when more arrive at that same instant."""
+    async with serving(clock, page_size=3, paging="cursor") as (server, session):
+        for n in range(8):
+            await post(session, f"u{n}")
+        ledger = server.state.ledgers["user"]
+        originals = {record.subject for record in ledger}
+        _, body = await listing(session)
+        pages = [body["data"]]
+        while body["next_cursor"] is not None:
+            await post(session, f"late{len(ledger)}")
+            body = (await listing(session, cursor=body["next_cursor"]))[1]
+            pages.append(body["data"])
+        ids = [record["id"] for page in pages for record in page]
+        assert ids == sorted(ids, reverse=True)
+        assert len(set(ids)) == len(ids)
+        assert originals <= {record["user_id"] for page in pages for record in page}
+
+
+async def test_state_filter_follows_the_cursor(clock: FakeClock) -> None:
+    """A cursor page keeps its ?state= filter: link paging carries it in the next URL."""
+    async with serving(clock, page_size=1, paging="link") as (server, session):
+        for subject, age in [("f1", 40), ("r1", 2), ("f2", 35), ("r2", 1)]:
+            server.state.submit("user", subject, START - age)
+        _, body = await listing(session, state="finished")
+        assert [r["user_id"] for r in body["data"]] == ["f2"]
+        assert "state=finished" in body["next"]
+        last = await fetch(session, body["next"])
+        assert ([r["user_id"] for r in last["data"]], last["next"]) == (["f1"], None)
+
+
+@pytest.mark.parametrize("cursor", ["not a cursor", "", "bmFu", "aW5mIHg"])
+async def test_bad_cursor_is_400(clock: FakeClock, cursor: str) -> None:
+    """A cursor this server did not give (bad base64, no place, nan, inf) is a 400."""
+    async with serving(clock, paging="cursor") as (server, session):
+        status, body = await listing(session, cursor=cursor)
+        assert (status, body["error"]) == (400, "cursor is not one this server gave")
+        assert server.state.stats.bad_requests == 1
+
+
+async def test_jsonapi_page_by_number(clock: FakeClock) -> None:
+    """shape jsonapi serves resources with attributes, links.next as an absolute URL that
+    keeps ?state=, and page numbers in meta; the last page's links.next is null."""
+    async with serving(clock, page_size=1, shape="jsonapi") as (server, session):
+        old = (await post(session, "u1")).json()
+        clock.advance(0.25)
+        new = (await post(session, "u2")).json()
+        _, body = await listing(session, state="requested")
+        assert body == {
+            "data": [
+                {
+                    "id": new["id"],
+                    "type": "user_deletion_request",
+                    "attributes": {
+                        "user_id": "u2",
+                        "state": "requested",
+                        "created_at": "2026-01-01T00:00:00.250Z",
+                        "updated_at": "2026-01-01T00:00:00.250Z",
+                    },
+                }
+            ],
+            "links": {"next": f"{server.url}{API}user_deletion_requests?state=requested&page=2"},
+            "meta": {"page": 1, "per_page": 1, "total": 2},
+        }
+        last = await fetch(session, body["links"]["next"])
+        assert [resource["id"] for resource in last["data"]] == [old["id"]]
+        assert (last["links"]["next"], last["meta"]["page"]) == (None, 2)
+
+
+@pytest.mark.parametrize("paging", ["cursor", "link"])
+async def test_jsonapi_pages_by_cursor(clock: FakeClock, paging: str) -> None:
+    """JSON:API with cursor or link paging: links.next carries the cursor (meta.next_cursor
+    too, with cursor paging) and following it reads every group once."""
+    async with serving(clock, page_size=2, shape="jsonapi", paging=paging) as (server, session):
+        for n in range(5):
+            await post(session, f"g{n}", kind="group")
+            clock.advance(0.001)
+        _, body = await listing(session, kind="group")
+        seen = []
+        while True:
+            seen += [resource["attributes"]["group_id"] for resource in body["data"]]
+            assert {resource["type"] for resource in body["data"]} == {"group_deletion_request"}
+            link = body["links"]["next"]
+            cursor = body["meta"].get("next_cursor")
+            assert (paging == "cursor") == ("next_cursor" in body["meta"])
+            if link is None:
+                assert cursor is None
+                break
+            assert link.startswith(f"{API}group_deletion_requests?cursor=", len(server.url))
+            assert cursor is None or link.endswith(f"?cursor={cursor}")
+            body = await fetch(session, link)
+        assert seen == ["g4", "g3", "g2", "g1", "g0"]
 
 
 # --- state machine ------------------------------------------------------------------------
@@ -298,7 +537,7 @@ async def test_rate_limit_answers_429_and_refusals_do_not_count(clock: FakeClock
             assert (await post(session, "u2")).status == 429
         clock.advance(0.75)
         assert [(await post(session, f"u{n}")).status for n in (2, 3, 4)] == [200, 200, 429]
-        assert (server.state.stats.rate_limited, server.state.window.peak) == (7, 2)
+        assert (server.state.stats.rate_limited, server.state.limiter.peak) == (7, 2)
         assert len(server.state.ledgers["user"]) == 4
 
 
@@ -337,6 +576,109 @@ async def test_lowered_rate_limit_waits_for_enough_expiries(clock: FakeClock) ->
         assert (await post(session, "late")).status == 200
 
 
+#: Seconds after START at which a client sends, in eighths so every sum is exact.
+SCRIPT = (0.5, 0.75, 0.875, 1.0, 1.125, 1.5, 1.875, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("limiter", "admitted", "retry_at", "peak"),
+    [
+        ("sliding", (0.5, 0.75, 1.5, 1.875), (2, 2, 2, 3), 2),
+        ("strict", (0.5, 0.75), (2, 2, 2, 3, 3, 3), 2),
+        ("fixed", (0.5, 0.75, 1.0, 1.125, 2.0), (1, 2, 2), 4),
+    ],
+)
+async def test_limiters_admit_a_scripted_pattern(
+    clock: FakeClock,
+    limiter: str,
+    admitted: tuple[float, ...],
+    retry_at: tuple[int, ...],
+    peak: int,
+) -> None:
+    """With a limit of 2, sliding refuses without counting refusals, strict counts them (a
+    client that keeps asking stays refused), fixed starts again each whole second (4 in one
+    window across a boundary); each Retry-After names the first second that admits."""
+    async with serving(clock, rate_limit=2, limiter=limiter, retry_after="date") as (
+        server,
+        session,
+    ):
+        passed, dates = [], []
+        for at in SCRIPT:
+            clock.now = START + at
+            reply = await post(session, f"u{at}")
+            if reply.status == 200:
+                passed.append(at)
+            else:
+                assert reply.status == 429
+                dates.append(parsedate_to_datetime(reply.headers["Retry-After"]).timestamp())
+        assert tuple(passed) == admitted
+        assert tuple(dates) == tuple(START + second for second in retry_at)
+        assert (server.state.limiter.peak, server.state.stats.rate_limited) == (peak, len(dates))
+        clock.now = dates[-1]  # a client that obeys the last Retry-After is admitted
+        assert (await post(session, "obedient")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("style", "admitted", "refused"),
+    [
+        (
+            "x",
+            {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "1", "X-RateLimit-Reset": "1"},
+            {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"},
+        ),
+        (
+            "ietf",
+            {"RateLimit-Policy": '"default";q=2;w=1', "RateLimit": '"default";r=1;t=1'},
+            {"RateLimit-Policy": '"default";q=2;w=1', "RateLimit": '"default";r=0;t=1'},
+        ),
+    ],
+)
+@pytest.mark.parametrize("limiter", ["sliding", "strict", "fixed"])
+async def test_rate_limit_headers(
+    clock: FakeClock,
+    style: str,
+    admitted: dict[str, str],
+    refused: dict[str, str],
+    limiter: str,
+) -> None:
+    """rate_limit_headers states the limit, what is left and the whole seconds until a slot
+    frees on every answer from the limiter on: admitted, 429 (with Retry-After) and 401."""
+    knobs = {"rate_limit": 2, "rate_limit_headers": style, "limiter": limiter}
+    async with serving(clock, **knobs) as (_, session):
+        clock.now = START + 0.5
+        first = await post(session, "u1")
+        clock.now = START + 0.75
+        second = await post(session, "u2", headers={"Authorization": "Basic nope"})
+        clock.now = START + 0.875
+        third = await post(session, "u3")
+        assert (first.status, second.status, third.status) == (200, 401, 429)
+        assert {name: first.headers.get(name) for name in admitted} == admitted
+        for reply in (second, third):
+            assert {name: reply.headers.get(name) for name in refused} == refused
+        assert third.headers["Retry-After"] == "1"
+
+
+async def test_rate_limit_headers_need_a_rate_limit(clock: FakeClock) -> None:
+    """Without a rate limit, or on a storm's 429, no rate-limit header is sent."""
+    async with serving(clock, rate_limit_headers="ietf") as (server, session):
+        assert "RateLimit" not in (await post(session, "u1")).headers
+        server.state.configure({"rate_limit": 5, "storm": True})
+        storm = await post(session, "u2")
+        assert storm.status == 429
+        assert {"RateLimit", "RateLimit-Policy"}.isdisjoint(storm.headers)
+
+
+def test_a_new_limiter_keeps_the_peak() -> None:
+    """Changing the limiter at runtime starts an empty window but keeps peak_per_second."""
+    state = SandboxServer(SandboxConfig(rate_limit=1)).state
+    for now in (0.0, 0.5, 1.25):
+        state.limiter.admit(now, 5)
+    state.configure({"limiter": "fixed"})
+    assert state.limiter.admit(1.5, 1) is None
+    assert state.limiter.admit(1.75, 1) == 0.25
+    assert state.snapshot()["peak_per_second"] == 2
+
+
 @pytest.mark.parametrize("timestamp", [START, START + 0.0005, START + 0.9999996, 343885152.8689995])
 def test_isoformat_matches_datetime(timestamp: float) -> None:
     """The cached timestamp formatter rounds exactly like datetime.isoformat."""
@@ -368,7 +710,7 @@ async def test_storm_answers_429_to_every_api_request(
         server.state.configure({"storm": False})
         assert (await post(session, "u1")).status == 200
         assert server.state.stats.rate_limited == 2
-        assert server.state.window.peak == 1  # a storm's 429s never fill the rate-limit window
+        assert server.state.limiter.peak == 1  # a storm's 429s never fill the rate-limit window
 
 
 # --- faults -------------------------------------------------------------------------------
@@ -388,7 +730,7 @@ async def test_reset_drops_the_connection_cleanly(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A reset fault drops the connection unanswered: a client connection error, no server log."""
-    async with serving(clock, reset_rate=1.0) as (server, session):
+    async with serving(clock, reset_rate=1.0, reset_after_share=0) as (server, session):
         with caplog.at_level(logging.DEBUG), pytest.raises(aiohttp.ClientConnectionError):
             await post(session, "u1")
         assert caplog.records == []
@@ -396,6 +738,28 @@ async def test_reset_drops_the_connection_cleanly(
         assert (await post(session, "u1")).status == 200
         assert server.state.stats.faults["reset"] == 1
         assert server.state.stats.accepted["user"] == 1
+
+
+async def test_reset_after_applies_then_drops(clock: FakeClock) -> None:
+    """A drop after applying leaves the request recorded though the client saw a connection
+    error; reset_after_share splits drops between both kinds, each counted apart."""
+    async with serving(clock, reset_rate=1.0, reset_after_share=1.0) as (server, session):
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await post(session, "u1")
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await listing(session)
+        assert server.state.ledgers["user"].get("u1") is not None
+        assert server.state.stats.faults["reset"] == 0
+        # aiohttp sends a GET again after a drop on a reused connection: count from here.
+        server.state.reset()
+        server.state.configure({"reset_after_share": 0.5, "seed": 3})
+        for n in range(40):
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await post(session, f"m{n}")
+        stats = server.state.snapshot()
+        dropped, applied = stats["faults"]["reset"], stats["faults"]["reset_after"]
+        assert (dropped + applied, min(dropped, applied) > 5) == (40, True)
+        assert stats["accepted"]["user"] == stats["unique"]["user"] == applied
 
 
 async def test_hang_outlasts_a_client_timeout(clock: FakeClock) -> None:
@@ -540,8 +904,10 @@ async def test_stats_count_exactly(clock: FakeClock) -> None:
         "accepted": {"user": 3, "group": 1},
         "unique": {"user": 2, "group": 1},
         "duplicates": {"user": 1, "group": 0},
+        "conflicts": {"user": 0, "group": 0},
+        "replays": {"user": 0, "group": 0},
         "rate_limited": 1,
-        "faults": {"5xx": 0, "reset": 0, "hang": 0, "outage": 0},
+        "faults": {"5xx": 0, "reset": 0, "reset_after": 0, "hang": 0, "outage": 0},
         "unauthorized": 1,
         "bad_requests": 2,
         "peak_per_second": 8,
@@ -561,6 +927,15 @@ async def test_runtime_config_changes_knobs(clock: FakeClock) -> None:
             {"outage": 1},
             {"finish_after": 1},
             {"rate_limit": 0},
+            {"duplicate_status": 410},
+            {"duplicate_status": 409.0},
+            {"unfiltered_states": []},
+            {"unfiltered_states": ["done"]},
+            {"unfiltered_states": "requested"},
+            {"unfiltered_states": ["started", "started"]},
+            {"paging": "offset"},
+            {"limiter": "token_bucket"},
+            {"reset_after_share": 1.5},
             [1],
         ):
             async with session.post("/_sandbox/config", json=bad) as r:
@@ -568,6 +943,33 @@ async def test_runtime_config_changes_knobs(clock: FakeClock) -> None:
                 assert (await r.json())["error"]
         async with session.get("/_sandbox/config") as r:
             assert (await r.json())["page_size"] == 7
+
+
+async def test_runtime_config_sets_every_variant(clock: FakeClock) -> None:
+    """POST /_sandbox/config sets each variant knob from JSON, and the next request obeys it."""
+    variants = {
+        "duplicate_status": 409,
+        "idempotency": "honour",
+        "unfiltered_states": ["requested", "finished"],
+        "paging": "link",
+        "shape": "jsonapi",
+        "auth_style": "any",
+        "rate_limit": 100,
+        "rate_limit_headers": "x",
+        "limiter": "strict",
+        "reset_after_share": 0.25,
+    }
+    async with serving(clock) as (server, session):
+        await post(session, "u1")
+        async with session.post("/_sandbox/config", json=variants) as r:
+            assert r.status == 200
+            shown = await r.json()
+        assert {name: shown[name] for name in variants} == variants
+        assert server.state.config.unfiltered_states == ("requested", "finished")
+        repeat = await post(session, "u1", headers=BASIC)
+        assert (repeat.status, repeat.headers["X-RateLimit-Remaining"]) == (409, "99")
+        _, page = await listing(session)
+        assert page["links"] == {"next": None}
 
 
 async def test_reset_clears_records_and_stats(clock: FakeClock) -> None:
@@ -620,6 +1022,14 @@ async def test_cli_serves_and_stops_on_signal(signum: signal.Signals, code: int)
         "k3y",
         "--auth-style",
         "basic",
+        "--duplicate-status",
+        "409",
+        "--paging",
+        "link",
+        "--rate-limit",
+        "100",
+        "--rate-limit-headers",
+        "ietf",
         cwd=PROJECT,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -631,7 +1041,10 @@ async def test_cli_serves_and_stops_on_signal(signum: signal.Signals, code: int)
         url = line.split("listening on ")[1].split()[0]
         headers = {"Authorization": "Basic " + base64.b64encode(b"k3y:").decode()}
         async with aiohttp.ClientSession(url, headers=headers) as session:
-            assert (await post(session, "u1")).status == 200
+            first = await post(session, "u1")
+            assert (first.status, (await post(session, "u1")).status) == (200, 409)
+            assert first.headers["RateLimit"] == '"default";r=99;t=1'
+            assert (await listing(session))[1]["next"] is None
         proc.send_signal(signum)
         assert await asyncio.wait_for(proc.wait(), 10) == code
     finally:
@@ -650,6 +1063,52 @@ def test_cli_help_and_bad_knobs() -> None:
     bad = runner.invoke(sandbox, ["--start-after", "10", "--finish-after", "5"])
     assert bad.exit_code == 2, bad.output
     assert "finish_after" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "knobs"),
+    [
+        (["--auth-style", "raw"], {"auth_style": "raw"}),
+        (["--auth-style", "basic"], {"auth_style": "basic"}),
+        (["--auth-style", "any"], {"auth_style": "any"}),
+        (["--duplicate-status", "409"], {"duplicate_status": 409}),
+        (["--idempotency", "honour"], {"idempotency": "honour"}),
+        (["--unfiltered-states", "requested, started"], {"unfiltered_states": STATES[:2]}),
+        (["--paging", "cursor"], {"paging": "cursor"}),
+        (["--paging", "link", "--shape", "jsonapi"], {"paging": "link", "shape": "jsonapi"}),
+        (["--rate-limit-headers", "x"], {"rate_limit_headers": "x"}),
+        (["--rate-limit-headers", "ietf"], {"rate_limit_headers": "ietf"}),
+        (["--limiter", "strict"], {"limiter": "strict"}),
+        (["--limiter", "fixed"], {"limiter": "fixed"}),
+        (
+            ["--reset-rate", "0.1", "--reset-after-share", "1"],
+            {"reset_rate": 0.1, "reset_after_share": 1.0},
+        ),
+    ],
+)
+def test_cli_flags_set_their_knobs(flags: list[str], knobs: dict[str, object]) -> None:
+    """Each variant flag sets its knob, and every other knob keeps its default."""
+    params = sandbox.make_context("sandbox", flags).params
+    config = config_from({k: v for k, v in params.items()
+                          if k not in ("host", "port", "tls_cert", "tls_key")})
+    assert config == dataclasses.replace(SandboxConfig(), **knobs)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--unfiltered-states", "requested,done"], "unfiltered_states must be one of"),
+        (["--unfiltered-states", "started,started"], "unfiltered_states must name"),
+        (["--duplicate-status", "404"], "'404' is not one of '200', '409'"),
+        (["--limiter", "leaky"], "'leaky' is not one of"),
+        (["--reset-after-share", "2"], "0<=x<=1"),
+    ],
+)
+def test_cli_bad_variant_flags_are_usage_errors(flags: list[str], message: str) -> None:
+    """A variant flag with a value the sandbox does not play is a usage error (exit 2)."""
+    result = CliRunner().invoke(sandbox, flags)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
 
 
 def test_cli_port_in_use_is_a_usage_error() -> None:
@@ -673,3 +1132,7 @@ def test_config_rejects_impossible_knobs() -> None:
         config.updated({"rate_limit": 2.5})
     with pytest.raises(ValueError, match="one of"):
         config.updated({"body_style": "xml"})
+    with pytest.raises(ValueError, match="duplicate_status must be one of 200, 409"):
+        SandboxConfig(duplicate_status=201)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unfiltered_states"):
+        SandboxConfig(unfiltered_states=("open",))  # type: ignore[arg-type]

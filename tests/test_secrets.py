@@ -129,7 +129,7 @@ from bulk_delete import api
 from bulk_delete.cli import main
 
 async def broken(self, subject):
-    headers = {"Authorization": self._authorization}  # the key is in a local variable, too
+    headers = {**self._session.headers, **self._headers}  # the key is in a local, too
     raise RuntimeError(f"cannot send {subject} with headers {headers}")
 
 api.JuneClient.request_deletion = broken

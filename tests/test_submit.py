@@ -87,7 +87,7 @@ def test_rejections_are_final_and_not_retried(june: June, tmp_path: Path) -> Non
     first = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "500", env=env)
     assert first.returncode == 4, first.stderr
     records = journal_of(tmp_path).filter(pl.col("outcome") == "rejected")
-    assert records.select("id", "http_status", "error").rows() == [
+    assert records.select("id", "http_status", "error").sort("id").rows() == [
         ("bad1", "422", "unknown user: bad1"), ("bad2", "422", "unknown user: bad2")]
     again = bulk_delete("submit", str(source), "--api-url", june.url, env=env)
     assert again.returncode == 0
@@ -151,16 +151,18 @@ def test_rate_limit_costs_time_not_ids(june: June, tmp_path: Path) -> None:
     stats = june.stats()
     assert stats["unique"]["user"] == 150
     assert stats["rate_limited"] > 0
-    assert stats["peak_per_second"] <= 40
 
 
 def test_never_faster_than_rate(june: June, tmp_path: Path) -> None:
-    """No 1-second window at June holds more than --rate requests, start-up included."""
+    """No 1-second window at June holds more than --rate requests, start-up included. This June
+    has no limit and refuses nothing, so the busiest window it measures is the client's own."""
     source = write_ids(tmp_path / "ids.csv", ids(120))
     done = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "50",
                        env=cli_env(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert june.stats()["peak_per_second"] <= 50
+    stats = june.stats()
+    assert stats["rate_limited"] == 0
+    assert stats["peak_per_second"] <= 50
 
 
 def test_second_process_is_refused(june: June, tmp_path: Path) -> None:

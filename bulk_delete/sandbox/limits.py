@@ -1,29 +1,41 @@
-"""What stands between a request and its answer: the rate limit and the fault dice.
+"""The rate limit, three ways, and the headers that tell a client about it.
 
-Both are driven by the caller's clock and seed, so a test can replay them exactly:
-the window never reads a clock of its own, and the dice draw from one seeded
-``random.Random``.
+Every limiter is driven by the caller's clock, never one of its own, so a test
+replays it exactly. Each keeps a :class:`SlidingWindow` of the requests it let
+through, whose ``peak`` is the busiest 1-second window there was: that is what
+``peak_per_second`` reports, whichever way the limit counts.
+
+    sliding  refuses while the last second holds ``limit`` admissions; refusals
+             are not counted, so a client that keeps asking waits no longer
+    strict   the same window, but refusals are counted: a client that keeps
+             hammering stays refused until it is quiet for long enough
+    fixed    counts per whole second of the clock and starts again at the next
+             one, so up to 2 x limit pass across a boundary, as real ones allow
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections import deque
 from email.utils import formatdate
-from typing import Literal
 
-from bulk_delete.sandbox.config import RetryAfterStyle, SandboxConfig
-
-#: A fault the dice can choose: a 5xx answer, a dropped connection, or a hung answer.
-Fault = Literal["5xx", "reset", "hang"]
+from bulk_delete.sandbox.config import LimiterKind, RateLimitHeaders, RetryAfterStyle
 
 #: Width of the rate-limit window, in seconds.
 WINDOW = 1.0
 
 
+def _wait(times: deque[float], limit: int, now: float) -> float:
+    """Seconds until ``times`` (oldest first) holds fewer than ``limit`` entries.
+
+    ``limit`` may have been lowered at runtime below what the window holds; the
+    wait then covers every entry that must expire first.
+    """
+    return times[max(0, len(times) - limit)] + WINDOW - now
+
+
 class SlidingWindow:
-    """Admission times of the last second, for the rate limit and for ``peak_per_second``.
+    """Admission times of the last second: the ``sliding`` limiter and every limiter's meter.
 
     A request at ``now`` sees the admissions in ``(now - 1 s, now]``. The peak is
     measured at each admission, which finds the busiest 1-second window there
@@ -42,21 +54,111 @@ class SlidingWindow:
         """Record an admission and return None, or refuse it and return the seconds to wait.
 
         A refused request is not recorded, so refusals never extend a client's wait.
-        ``limit`` may have been lowered at runtime below what the window holds; the
-        wait then covers every admission that must expire first.
         """
         times = self._times
         horizon = now - WINDOW
         while times and times[0] <= horizon:
             times.popleft()
         if limit is not None and len(times) >= limit:
-            return times[len(times) - limit] + WINDOW - now
+            return _wait(times, limit, now)
         times.append(now)
         self.peak = max(self.peak, len(times))
         return None
 
+    def quota(self, now: float, limit: int) -> tuple[int, float]:
+        """Requests left in the window after the last :meth:`admit` at ``now``, and the
+        seconds until it frees the next slot (0 when it holds nothing)."""
+        return _quota(self._times, limit, now)
+
     def __repr__(self) -> str:
         return f"SlidingWindow(in_window={len(self._times)}, peak={self.peak})"
+
+
+def _quota(times: deque[float], limit: int, now: float) -> tuple[int, float]:
+    return max(0, limit - len(times)), _wait(times, limit, now) if times else 0.0
+
+
+class StrictWindow:
+    """A sliding window that counts refused requests too, like limiters keyed on attempts."""
+
+    __slots__ = ("_tries", "meter")
+
+    def __init__(self, meter: SlidingWindow) -> None:
+        self._tries: deque[float] = deque()
+        #: The admissions, for ``peak``.
+        self.meter = meter
+
+    @property
+    def peak(self) -> int:
+        """The most admissions seen in any 1-second window."""
+        return self.meter.peak
+
+    def admit(self, now: float, limit: int | None) -> float | None:
+        """Count the try; admit it (None) or return the seconds of silence it must wait."""
+        if limit is None:
+            return self.meter.admit(now, None)
+        tries = self._tries
+        horizon = now - WINDOW
+        while tries and tries[0] <= horizon:
+            tries.popleft()
+        full = len(tries) >= limit
+        tries.append(now)
+        if full:  # the wait counts this refusal too: longer than a sliding wait
+            return _wait(tries, limit, now)
+        return self.meter.admit(now, None)
+
+    def quota(self, now: float, limit: int) -> tuple[int, float]:
+        """As :meth:`SlidingWindow.quota`, over the tries."""
+        return _quota(self._tries, limit, now)
+
+
+class FixedWindow:
+    """``limit`` requests per whole second of the clock; the count starts again each second."""
+
+    __slots__ = ("_count", "_second", "meter")
+
+    def __init__(self, meter: SlidingWindow) -> None:
+        self._second = -math.inf
+        self._count = 0
+        #: The admissions, for ``peak``.
+        self.meter = meter
+
+    @property
+    def peak(self) -> int:
+        """The most admissions seen in any 1-second window (up to 2 x limit here)."""
+        return self.meter.peak
+
+    def admit(self, now: float, limit: int | None) -> float | None:
+        """Admit (None) while this second has room, else the seconds until the next second."""
+        second = math.floor(now)
+        if second != self._second:
+            self._second, self._count = second, 0
+        if limit is not None and self._count >= limit:
+            return second + WINDOW - now
+        self._count += 1
+        return self.meter.admit(now, None)
+
+    def quota(self, now: float, limit: int) -> tuple[int, float]:
+        """Requests left in this second, and the seconds until the next one."""
+        return max(0, limit - self._count), math.floor(now) + WINDOW - now
+
+
+Limiter = SlidingWindow | StrictWindow | FixedWindow
+
+
+def make_limiter(kind: LimiterKind, meter: SlidingWindow | None = None) -> Limiter:
+    """A limiter of ``kind``; pass the old one's ``meter`` to keep its peak across a change."""
+    meter = meter or SlidingWindow()
+    if kind == "strict":
+        return StrictWindow(meter)
+    if kind == "fixed":
+        return FixedWindow(meter)
+    return meter
+
+
+def meter_of(limiter: Limiter) -> SlidingWindow:
+    """The window of admissions behind ``limiter``."""
+    return limiter if isinstance(limiter, SlidingWindow) else limiter.meter
 
 
 def retry_after(style: RetryAfterStyle, wait: float, now: float) -> dict[str, str]:
@@ -68,35 +170,25 @@ def retry_after(style: RetryAfterStyle, wait: float, now: float) -> dict[str, st
     return {}
 
 
-class FaultDice:
-    """Decides, request by request, whether to misbehave; replayable from a seed."""
+def quota_headers(
+    style: RateLimitHeaders, limit: int, remaining: int, reset: float
+) -> dict[str, str]:
+    """Rate-limit headers; ``reset`` is sent as whole delta-seconds, rounded up.
 
-    __slots__ = ("_rng",)
-
-    #: The statuses a failed request is answered with, equally likely.
-    STATUSES = (500, 502, 503)
-
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
-
-    def roll(self, config: SandboxConfig) -> Fault | None:
-        """The fault for the next request, or None to answer it normally.
-
-        With every rate at zero no number is drawn, so requests served while faults
-        are off do not shift the sequence a test replays.
-        """
-        fail, reset, hang = config.fail_rate, config.reset_rate, config.hang_rate
-        if fail + reset + hang == 0:
-            return None
-        draw = self._rng.random()
-        if draw < fail:
-            return "5xx"
-        if draw < fail + reset:
-            return "reset"
-        if draw < fail + reset + hang:
-            return "hang"
-        return None
-
-    def status(self) -> int:
-        """The status for a ``5xx`` fault."""
-        return self._rng.choice(self.STATUSES)
+    ``x`` is the de-facto ``X-RateLimit-Limit/-Remaining/-Reset`` trio (Reset in seconds
+    from now, not an epoch); ``ietf`` is draft-ietf-httpapi-ratelimit-headers: a
+    policy of ``q`` requests per ``w`` seconds, and ``r`` left with ``t`` to go.
+    """
+    seconds = max(0, math.ceil(reset))
+    if style == "x":
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(seconds),
+        }
+    if style == "ietf":
+        return {
+            "RateLimit-Policy": f'"default";q={limit};w={WINDOW:g}',
+            "RateLimit": f'"default";r={remaining};t={seconds}',
+        }
+    return {}

@@ -10,6 +10,7 @@ records, counters and knobs intact.
 
 from __future__ import annotations
 
+import ssl
 import time
 from types import TracebackType
 
@@ -30,7 +31,8 @@ class SandboxServer:
 
     With port 0, give an IP address as ``host``: a name such as ``localhost`` may
     resolve to two addresses, each bound to a different free port, and
-    :attr:`url` names only the first.
+    :attr:`url` names only the first. With ``ssl_context`` (a server context holding the
+    certificate and key) it serves HTTPS.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Clock = time.time,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         #: Records, counters and knobs; survives :meth:`stop` and :meth:`start`.
         self.state = SandboxState(config or SandboxConfig(), clock)
@@ -47,13 +50,15 @@ class SandboxServer:
         self.host = host
         #: The port bound (after the first start, the one a restart binds again).
         self.port = port
+        self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        """The base URL clients use, e.g. ``http://127.0.0.1:8080``."""
+        """The base URL clients use, e.g. ``http://127.0.0.1:8080`` (``https://`` with TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -72,7 +77,8 @@ class SandboxServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port, backlog=1024)
+            site = web.TCPSite(runner, self.host, self.port, backlog=1024,
+                               ssl_context=self._ssl_context)
             await site.start()
         except BaseException:
             await runner.cleanup()

@@ -1,0 +1,79 @@
+"""The CLI against Junes that page, shape and filter their listings in other ways, no flag
+beyond the defaults: the report's server_state is right for every ID in each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from bulk_delete.sandbox import SandboxConfig
+from tests.conftest import KEY, June, bulk_delete, cli_env, write_ids
+
+#: IDs June has finished, started and only been asked for, in that order of age.
+FINISHED = [f"f{i:02d}" for i in range(20)]
+STARTED = [f"s{i:02d}" for i in range(8)]
+REQUESTED = [f"r{i:02d}" for i in range(9)]
+
+
+@pytest.fixture(params=[
+    pytest.param({}, id="defaults"),
+    pytest.param({"paging": "cursor"}, id="cursor"),
+    pytest.param({"paging": "link"}, id="link"),
+    pytest.param({"shape": "jsonapi"}, id="jsonapi"),
+    pytest.param({"shape": "jsonapi", "paging": "cursor"}, id="jsonapi+cursor"),
+    pytest.param({"unfiltered_states": ("requested", "started")}, id="open-only"),
+    pytest.param({"unfiltered_states": ("requested", "started"), "shape": "jsonapi",
+                  "paging": "link"}, id="open-only+jsonapi+link"),
+])
+def variant(request: pytest.FixtureRequest) -> Iterator[June]:
+    """A sandbox playing one variant, already holding finished and started requests."""
+    knobs: dict[str, Any] = request.param
+    june = June(SandboxConfig(api_key=KEY, page_size=7, start_after=60, finish_after=3600,
+                              **knobs))
+    now = time.time()
+    for subject in FINISHED:
+        june.server.state.submit("user", subject, now - 7200)
+    for subject in STARTED:
+        june.server.state.submit("user", subject, now - 600)
+    yield june
+    june.close()
+
+
+def test_every_id_gets_its_state_from_any_variant(variant: June, tmp_path: Path) -> None:
+    """run with the defaults: finished, started and requested each reported as June holds
+    them, whether its listing pages by number, cursor or link, flat or JSON:API, or lists
+    only open requests unless asked for a state."""
+    ids = [*FINISHED, *STARTED, *REQUESTED]
+    source = write_ids(tmp_path / "ids.csv", ids)
+    done = bulk_delete("run", str(source), "--api-url", variant.url, "--rate", "500",
+                       env=cli_env(tmp_path))
+    assert done.returncode == 3, done.stderr  # June is still working on some
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    states = dict(report.select("id", "server_state").rows())
+    assert states == {**dict.fromkeys(FINISHED, "finished"), **dict.fromkeys(STARTED, "started"),
+                      **dict.fromkeys(REQUESTED, "requested")}
+
+
+def test_full_reads_what_an_incremental_reconcile_skips(june: June, tmp_path: Path) -> None:
+    """reconcile stops once the IDs it looks for are found; --full reads every page."""
+    june.configure(page_size=5, start_after=0, finish_after=0)
+    now = time.time()
+    for i in range(100):
+        june.server.state.submit("user", f"old{i:03d}", now - 7200 + i)
+    env = cli_env(tmp_path)
+    source = write_ids(tmp_path / "ids.csv", ["new1", "new2"])
+    assert bulk_delete("submit", str(source), "--api-url", june.url, env=env).returncode == 0
+
+    def pages(*flags: str) -> int:
+        before = june.stats()["endpoints"]["user_deletion_requests"]
+        done = bulk_delete("reconcile", "--api-url", june.url, *flags, env=env)
+        assert done.returncode == 0, done.stderr
+        return int(june.stats()["endpoints"]["user_deletion_requests"] - before)
+
+    assert pages() == 1  # both new requests are on page 1, newest first
+    assert pages("--full") >= 102 // 5

@@ -1,0 +1,209 @@
+"""One listing page read in any shape June may use, and where the page after it is asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bulk_delete.errors import ApiUnavailable
+from bulk_delete.listed import as_frame
+from bulk_delete.pages import ListingShapeError, Next, Record, instant, parse_page
+from bulk_delete.paging import Ask, first, following, numbered
+
+RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
+           {"id": "r2", "user_id": "u2", "state": "finished"}]
+LISTING = "https://api.june.so/api/platform/data_management/user_deletion_requests"
+
+
+@pytest.mark.parametrize("payload", [
+    RECORDS,
+    {"data": RECORDS},
+    {"results": RECORDS, "count": 2},
+    {"items": RECORDS},
+    {"requests": RECORDS},
+    {"user_deletion_requests": RECORDS},
+    {"meta": {"page": 1}, "whatever": RECORDS},
+    {"data": {"requests": RECORDS}},
+])
+def test_records_are_found_in_any_plausible_shape(payload: Any) -> None:
+    """A top-level array or the first list of objects in an object holds the records."""
+    page = parse_page(payload, kind="user", number=1)
+    assert [(r.subject, r.state) for r in page.records] == [("u1", "requested"), ("u2", "finished")]
+
+
+def test_subject_is_never_the_request_id() -> None:
+    """The record's own id is the request's; a record without a subject is skipped."""
+    page = parse_page([{"id": "r1", "state": "finished"}, {"id": "r2", "userId": 42}],
+                      kind="user", number=1)
+    assert [r.subject for r in page.records] == ["42"]
+
+
+def test_group_records_and_camel_case() -> None:
+    """Groups use group_id/groupId; states may be under status; timestamps in camelCase."""
+    page = parse_page({"data": [{"id": "r7", "groupId": "g1", "status": "STARTED",
+                                 "createdAt": "2026-01-01", "updatedAt": "2026-01-02"}]},
+                      kind="group", number=1)
+    assert page.records == [Record("g1", "started", request_id="r7", created_at="2026-01-01",
+                                   updated_at="2026-01-02")]
+
+
+@pytest.mark.parametrize("item", [
+    {"id": "r1", "type": "user_deletion_request",
+     "attributes": {"user_id": "u1", "state": "finished", "updated_at": "2026-01-02T00:00:00Z"}},
+    {"id": "r1", "type": "user_deletion_request",
+     "attributes": {"status": "finished", "updatedAt": "2026-01-02T00:00:00Z"},
+     "relationships": {"user": {"data": {"type": "user", "id": "u1"}}}},
+])
+def test_json_api_records_flat_or_related(item: dict[str, Any]) -> None:
+    """JSON:API: fields under attributes, the subject there or as the user relationship."""
+    page = parse_page({"data": [item], "links": {"next": None}}, kind="user", number=1)
+    assert page.records == [Record("u1", "finished", request_id="r1",
+                                   updated_at="2026-01-02T00:00:00Z")]
+    assert page.last
+
+
+def test_a_json_api_record_of_the_other_kind_has_no_subject() -> None:
+    """A group relationship does not name a user: the record is skipped, not misread."""
+    item = {"id": "r1", "attributes": {"state": "finished"},
+            "relationships": {"group": {"data": {"id": "g1"}}}}
+    assert parse_page([item], kind="user", number=1).records == []
+    assert parse_page([item], kind="group", number=1).records[0].subject == "g1"
+
+
+def test_unknown_states_are_kept() -> None:
+    """A state June may add later is kept as June wrote it."""
+    page = parse_page([{"user_id": "u1", "state": "cancelled"}, {"user_id": "u2"}],
+                      kind="user", number=1)
+    assert [r.state for r in page.records] == ["cancelled", "unknown"]
+
+
+@pytest.mark.parametrize(("payload", "last"), [
+    ({"data": RECORDS, "has_more": False}, True),
+    ({"data": RECORDS, "has_more": True}, False),
+    ({"data": RECORDS, "next": None}, True),
+    ({"data": RECORDS, "next": "https://x/?page=2"}, False),
+    ({"data": RECORDS, "page": 3, "total_pages": 3}, True),
+    ({"data": RECORDS, "meta": {"totalPages": 2}}, False),
+    ({"data": RECORDS, "links": {"next": None}}, True),
+    ({"data": RECORDS, "meta": {"next": None}}, True),
+    ({"data": RECORDS, "next_cursor": None}, True),
+    ({"data": RECORDS, "next_cursor": ""}, True),
+    ({"data": RECORDS, "pagination": {"nextPage": None}}, True),
+    ({"data": RECORDS, "cursor": None}, False),
+    ({"data": []}, True),
+    ([], True),
+    (RECORDS, False),
+])
+def test_pages_say_when_they_are_last(payload: Any, last: bool) -> None:
+    """has_more, a null next of any name, total_pages and an empty page each end the paging."""
+    number = payload.get("page", 1) if isinstance(payload, dict) else 1
+    assert parse_page(payload, kind="user", number=number).last is last
+
+
+@pytest.mark.parametrize(("paging", "expected"), [
+    ({"next": "https://api.june.so/x?cursor=a"}, Next("link", "https://api.june.so/x?cursor=a")),
+    ({"next": "/api/x?after=9"}, Next("link", "/api/x?after=9")),
+    ({"next": "?page=2"}, Next("link", "?page=2")),
+    ({"next": 2}, Next("page", "2")),
+    ({"next": "3"}, Next("page", "3")),
+    ({"next": "eyJpZCI6OX0="}, Next("cursor", "eyJpZCI6OX0=")),
+    ({"links": {"next": "https://api.june.so/x?page=2"}},
+     Next("link", "https://api.june.so/x?page=2")),
+    ({"links": {"next": {"href": "/x?page=2"}}}, Next("link", "/x?page=2")),
+    ({"meta": {"next": "abc"}}, Next("cursor", "abc")),
+    ({"next_page": 4}, Next("page", "4")),
+    ({"nextPage": "https://api.june.so/x?p=4"}, Next("link", "https://api.june.so/x?p=4")),
+    ({"next_cursor": "123"}, Next("cursor", "123")),
+    ({"pagination": {"nextCursor": "k"}}, Next("cursor", "k")),
+    ({"cursor": "c2"}, Next("cursor", "c2")),
+    ({"next": "a", "next_cursor": "b"}, Next("cursor", "a")),
+    ({"has_more": True}, None),
+])
+def test_where_the_next_page_is(paging: dict[str, Any], expected: Next | None) -> None:
+    """A number is a page, a URL, path or query is a link, anything else (or any value under
+    a cursor key) is a cursor; the top level is read before links, meta and pagination."""
+    page = parse_page({"data": RECORDS, **paging}, kind="user", number=1)
+    assert page.next == expected
+    assert not page.last
+
+
+@pytest.mark.parametrize(("paging", "pages"), [
+    ({"total_pages": 7}, 7), ({"meta": {"total": 5}}, 3), ({"totalCount": 4}, 2), ({}, None),
+])
+def test_pages_tell_how_many_pages_there_are(paging: dict[str, Any], pages: int | None) -> None:
+    """total_pages, or a total of records over this page's size, gives the pages to read."""
+    assert parse_page({"data": RECORDS, **paging}, kind="user", number=1).pages == pages
+
+
+@pytest.mark.parametrize("payload", [{"error": "nope"}, "text", 3, {"data": "x"}])
+def test_a_page_without_records_is_an_error(payload: Any) -> None:
+    """A page that holds no list at all is not mistaken for an empty listing."""
+    with pytest.raises(ListingShapeError, match="page 4 holds no list of records"):
+        parse_page(payload, kind="user", number=4)
+
+
+@pytest.mark.parametrize(("text", "iso"), [
+    ("2026-06-10T11:30:00.120Z", "2026-06-10T11:30:00.120Z"),
+    ("2026-06-10T13:30:00+02:00", "2026-06-10T11:30:00Z"),
+    ("2026-06-10 11:30:00", "2026-06-10T11:30:00Z"),
+    ("1781091000", "2026-06-10T11:30:00Z"),
+    ("1781091000120", "2026-06-10T11:30:00.120Z"),
+])
+def test_timestamps_are_read_in_any_common_form(text: str, iso: str) -> None:
+    """ISO 8601 with or without an offset (UTC when none), or epoch seconds or milliseconds."""
+    frame = as_frame([Record("u1", "finished", updated_at=text)])
+    assert frame["updated_at"].dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")[0] == iso
+
+
+@pytest.mark.parametrize("text", ["yesterday", "nan", "", "inf", "1e30"])
+def test_unreadable_timestamps_are_left_empty(text: str) -> None:
+    """What is not a time is no time at all, not a wrong one."""
+    assert instant(text) is None
+
+
+def test_the_most_advanced_state_wins() -> None:
+    """Duplicate requests for a subject show its most advanced known state, in first-seen order."""
+    frame = as_frame([Record("u1", "finished"), Record("u2", "weird"),
+                      Record("u1", "requested"), Record("u2", "started"), Record("u3", "odd")])
+    assert frame.select("subject", "state").rows() == [("u1", "finished"), ("u2", "started"),
+                                                       ("u3", "odd")]
+
+
+def test_page_one_and_numbered_pages_keep_the_state_asked() -> None:
+    """Page N of one state's listing asks ?state=S&page=N."""
+    assert first(LISTING, None) == Ask(f"{LISTING}?page=1", 1)
+    assert numbered(LISTING, "finished", 3) == Ask(f"{LISTING}?state=finished&page=3", 3)
+
+
+@pytest.mark.parametrize(("after", "expected"), [
+    (None, Ask(f"{LISTING}?state=started&page=3", 3)),
+    (Next("page", "3"), Ask(f"{LISTING}?state=started&page=3", 3)),
+    (Next("cursor", "a+b/c="), Ask(f"{LISTING}?state=started&cursor=a%2Bb%2Fc%3D")),
+    (Next("link", "?cursor=x"), Ask(f"{LISTING}?cursor=x")),
+    (Next("link", "/v2/requests?after=9#top"), Ask("https://api.june.so/v2/requests?after=9")),
+    (Next("link", "HTTPS://API.june.so:443/v2/r?after=9"),
+     Ask("https://API.june.so:443/v2/r?after=9")),
+    (Next("link", f"{LISTING}?page=3&state=started"),
+     Ask(f"{LISTING}?state=started&page=3", 3)),
+])
+def test_the_next_request(after: Next | None, expected: Ask) -> None:
+    """Links resolve against the page's URL; a cursor is asked back as ?cursor=; a link that
+    is the next numbered page keeps its number, so pages can be read ahead."""
+    asked = numbered(LISTING, "started", 2)
+    assert following(asked, after, listing_url=LISTING, state="started") == expected
+
+
+@pytest.mark.parametrize("link", [
+    "https://evil.example/api/platform/data_management/user_deletion_requests?page=2",
+    "//evil.example/steal",
+    "http://api.june.so/api/platform/data_management/user_deletion_requests?page=2",
+    "https://api.june.so:8443/x",
+    "https://user:pw@api.june.so/x",
+    "https://api.june.so:99999/x",
+    "ftp://api.june.so/x",
+])
+def test_a_link_anywhere_but_the_configured_host_is_refused(link: str) -> None:
+    """Another host, scheme or port, or a link carrying credentials, stops the read."""
+    with pytest.raises(ApiUnavailable, match="the API key goes only to the configured host"):
+        following(first(LISTING, None), Next("link", link), listing_url=LISTING, state=None)
