@@ -96,6 +96,33 @@ def test_kill_9_at_random_moments_loses_nothing(june: June, tmp_path: Path) -> N
           f"(bound {CONCURRENCY * kills})")
 
 
+def test_kill_9_against_409_for_repeats_rejects_nothing(june: June, tmp_path: Path) -> None:
+    """kill -9 at five random moments against a June that answers repeats 409: the reruns'
+    repeats of the requests in flight at each kill are already_requested, never rejected."""
+    june.configure(latency_ms=20, duplicate_status=409)
+    n, kills = 600, 5
+    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(n)])
+    env = cli_env(tmp_path)
+    dice = random.Random(409)
+    for _ in range(kills):
+        before = june.posts()
+        job = start(source, june, env, rate=400)
+        wait_for_requests(june, before + 1)
+        time.sleep(dice.uniform(0.0, 0.3))
+        job.kill()
+        job.communicate(timeout=30)
+    done = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "1000", env=env)
+    assert done.returncode == 0, done.stderr
+    stats = june.stats()
+    assert stats["unique"]["user"] == n
+    assert 0 < stats["conflicts"]["user"] == stats["duplicates"]["user"] <= CONCURRENCY * kills
+    journal = read(tmp_path / "state" / "journal.tsv")
+    assert set(journal["outcome"]) == {"accepted", "already_requested"}
+    assert journal["id"].n_unique() == n
+    already = journal.filter(journal["outcome"] == "already_requested")
+    assert set(already["http_status"]) == {"409"}
+
+
 def test_second_signal_stops_at_once(june: June, tmp_path: Path) -> None:
     """A second Ctrl-C does not wait for slow requests in flight."""
     source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(50)])

@@ -1,0 +1,105 @@
+"""Sending to a June that made its own undocumented choices: the CLI as a process against the
+sandbox playing each one (409 for repeats, Idempotency-Key replays, standard Basic auth only,
+rate-limit headers), with no flag beyond the defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from bulk_delete.journal import read
+from tests.conftest import June, bulk_delete, cli_env, write_ids
+
+
+def ids(n: int, prefix: str = "u") -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(n)]
+
+
+def journal_of(tmp_path: Path) -> pl.DataFrame:
+    return read(tmp_path / "state" / "journal.tsv")
+
+
+def test_409_for_repeats_is_evidence_in_journal_and_report(june: June, tmp_path: Path) -> None:
+    """IDs another job already sent are answered 409: journalled and reported
+    already_requested with June's status and message, none rejected, and the run exits 0."""
+    june.configure(duplicate_status=409, start_after=0, finish_after=0)
+    earlier = {**cli_env(tmp_path), "BULK_DELETE_CHECKPOINT_DIR": str(tmp_path / "other")}
+    first = bulk_delete("submit", str(write_ids(tmp_path / "old.csv", ids(10))),
+                        "--api-url", june.url, "--rate", "500", env=earlier)
+    assert first.returncode == 0, first.stderr
+    source = write_ids(tmp_path / "ids.csv", [*ids(10), *ids(5, "n")])
+    done = bulk_delete("run", str(source), "--api-url", june.url, "--rate", "500",
+                       env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "accepted 5, already requested 10, rejected 0, failed 0 of 15" in done.stdout
+    repeats = journal_of(tmp_path).filter(pl.col("outcome") == "already_requested")
+    assert sorted(repeats["id"]) == ids(10)
+    assert set(repeats["http_status"]) == {"409"}
+    assert all(e.startswith("a deletion request already exists for user_id u") for e in
+               repeats["error"])
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    assert report.filter(pl.col("outcome") == "already_requested")["id"].sort().to_list() == ids(10)
+    assert june.stats()["conflicts"]["user"] == 10
+
+
+@pytest.mark.parametrize("idempotency", ["honour", "ignore"])
+def test_a_lost_answer_is_never_a_rejection(june: June, tmp_path: Path, idempotency: str) -> None:
+    """Answers dropped after June applied the request: a June that honours the Idempotency-Key
+    replays the first answer (no second request applied); one that ignores it answers the
+    retry 409. Either way every ID ends accepted or already requested, exit 0."""
+    june.configure(duplicate_status=409, idempotency=idempotency, reset_rate=0.2,
+                   reset_after_share=1.0, seed=7)
+    done = bulk_delete("submit", str(write_ids(tmp_path / "ids.csv", ids(100))),
+                       "--api-url", june.url, "--rate", "500", "--max-attempts", "10",
+                       env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    stats = june.stats()
+    assert stats["faults"]["reset_after"] > 0
+    assert stats["unique"]["user"] == 100
+    latest = journal_of(tmp_path)
+    assert set(latest["outcome"]) <= {"accepted", "already_requested"}
+    assert latest["id"].n_unique() == 100
+    if idempotency == "honour":
+        assert stats["duplicates"]["user"] == 0
+        assert stats["replays"]["user"] >= 1
+        assert set(latest["outcome"]) == {"accepted"}
+    else:
+        # a 409 can be dropped too, and answered 409 again
+        assert stats["conflicts"]["user"] >= (latest["outcome"] == "already_requested").sum() > 0
+
+
+def test_auto_finds_standard_basic_with_no_flag(june: June, tmp_path: Path) -> None:
+    """A June that takes standard Basic only: one refused preflight read, then every request
+    in that form; the manifest records it and reconcile uses it without asking again."""
+    june.configure(auth_style="basic", start_after=0, finish_after=0)
+    env = cli_env(tmp_path)
+    done = bulk_delete("submit", str(write_ids(tmp_path / "ids.csv", ids(20))),
+                       "--api-url", june.url, "--rate", "500", env=env)
+    assert done.returncode == 0, done.stderr
+    chosen = [json.loads(line) for line in done.stderr.splitlines()
+              if '"bulk_delete.auth_style_chosen"' in line]
+    assert [(c["auth_style"], c["refused"]) for c in chosen] == [("basic", ["raw"])]
+    manifest = json.loads((tmp_path / "state" / "manifest.json").read_text())
+    assert manifest["auth_style"] == "basic"
+    assert june.stats()["unauthorized"] == 1
+    assert june.stats()["unique"]["user"] == 20
+    checked = bulk_delete("reconcile", "--api-url", june.url, env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert june.stats()["unauthorized"] == 1
+
+
+@pytest.mark.parametrize("headers", ["x", "ietf"])
+def test_a_stated_limit_is_never_crossed(june: June, tmp_path: Path, headers: str) -> None:
+    """June states 20 per second in its headers (X-RateLimit-* or the IETF fields) and
+    --rate is 100: not one 429, and the summary names the limit."""
+    june.configure(rate_limit=20, rate_limit_headers=headers)
+    done = bulk_delete("submit", str(write_ids(tmp_path / "ids.csv", ids(60))),
+                       "--api-url", june.url, "--rate", "100", env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    stats = june.stats()
+    assert stats["rate_limited"] == 0
+    assert stats["unique"]["user"] == 60
+    assert "June states a limit of 20 per 1 s" in done.stdout
