@@ -48,9 +48,9 @@ ON_THE_WIRE: ContextVar[Callable[[], None] | None] = ContextVar("bulk_delete_on_
 
 
 #: Phrases (lower case) by which a 4xx says June already holds a request for the ID.
-ALREADY_PHRASES = ("already exists", "already exist", "already requested",
-                   "already been requested", "already been submitted", "already submitted",
-                   "already pending", "already in progress", "already scheduled", "duplicate")
+ALREADY_PHRASES = ("already exist", "already requested", "already been requested",
+                   "already submitted", "already been submitted", "already pending",
+                   "already in progress", "duplicate")
 
 
 class Verdict(Enum):

@@ -284,21 +284,32 @@ class Pacer:
         if started <= self._epoch:
             return  # sent before the last slow-down: the same congestion, already handled
         found = (1 + tuning.margin) * sum(1 for t in self._starts if started - 1.0 <= t < started)
-        failed = self.rate
-        same = self._found is not None and abs(found - self._found) <= tuning.same * self._found
-        rate = climb = tuning.backoff * min(failed, found)
-        if self._cut is None:
-            pass  # the first 429: June admitted ``found``
-        elif failed > self._top:  # a probe above the last limit found it again, or a new one
-            self._quiet = min(tuning.max_quiet, 2 * self._quiet) if same else tuning.quiet
-            rate = climb = min(rate, self._top) if same else rate
-        elif failed > self._cut:  # climbing back: the last step was one too many
-            rate = climb = min(rate, self._good or self._cut)
-        elif now - max(self._epoch, self._resumed) < tuning.hasty:
-            rate = min(rate, tuning.decrease * failed)  # the rate set last time: far too high
+        rate, climb = self._slower(found, now)
         self._found = found
+        failed = self.rate
         self.rate = self._cut = min(self.ceiling, max(tuning.min_rate, tuning.floor * failed,
                                                       rate))
         self._top = max(self.rate, min(self.ceiling, climb))
         self._good = None
         self._epoch = self._last_change = now
+
+    def _slower(self, found: float, now: float) -> tuple[float, float]:
+        """The rate after a 429 that ``found`` June's limit, and how far to climb back quickly.
+
+        Just under ``found``, and no higher than a rate known to hold under the same limit.
+        """
+        tuning, failed = self.tuning, self.rate
+        rate = tuning.backoff * min(failed, found)
+        if self._cut is None:
+            return rate, rate  # the first 429
+        if failed > self._top:  # a probe above the last limit: the same one again, or a new one
+            same = self._found is not None and abs(found - self._found) <= tuning.same * self._found
+            self._quiet = min(tuning.max_quiet, 2 * self._quiet) if same else tuning.quiet
+            rate = min(rate, self._top) if same else rate
+            return rate, rate
+        if failed > self._cut:  # climbing back: the last step was one too many
+            rate = min(rate, self._good or self._cut)
+            return rate, rate
+        if now - max(self._epoch, self._resumed) < tuning.hasty:  # the last cut: far too high
+            return min(rate, tuning.decrease * failed), rate
+        return rate, rate

@@ -266,3 +266,15 @@ async def test_the_limit_june_states_paces_the_job_and_is_shown(tmp_path: Path) 
     assert await run.submit(IDS) is ExitCode.OK
     assert run.time.now - begun >= len(IDS) * 60 / 100
     assert "June states a limit of 100 per 60 s" in run.out.getvalue()
+
+
+async def test_a_key_refused_after_the_preflight_points_at_the_key(tmp_path: Path) -> None:
+    """June accepted the key at the preflight and refuses the deletions: exit 5, nothing
+    marked failed, and under auto the message sends the user to the key, not to a form."""
+    june = FakeJune()
+    run = Harness(tmp_path, june)
+    june.answers = {i: [401] for i in IDS}
+    with pytest.raises(AuthError, match="Check the key; if it is right, try each form by hand"):
+        await run.submit(IDS)
+    assert len(june.posts) <= 4  # the requests already in flight, one per worker at most
+    assert run.journal() == []

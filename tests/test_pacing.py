@@ -331,3 +331,75 @@ async def test_a_refused_answer_does_not_pause_through_its_quota() -> None:
     pacer.told(Quota(limit=5, window=60, remaining=0, reset=30), refused=True)
     assert pacer.ceiling == pytest.approx(5 / 60)
     assert await fake.drive(pacer.acquire()) < told_at + 1
+
+
+async def _starts(fake: FakeTime, pacer: Pacer, count: int) -> float:
+    """``count`` starts as fast as the pacer allows, no answers yet; returns the last start."""
+    return [await fake.drive(pacer.acquire()) for _ in range(count)][-1]
+
+
+async def test_a_probe_that_finds_the_same_limit_returns_to_the_rate_that_held() -> None:
+    """After a quiet spell the rate probes above the limit; a 429 that finds about the same
+    limit (a fixed window lets a few more through in some seconds) sends it back to the rate
+    that held under it, not to a higher guess from the probe's second."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    await _hit_limit(fake, pacer, 51)
+    held = pacer.rate
+    fake.now += TUNING.quiet + 0.1
+    for _ in range(3):
+        pacer.admitted()
+        fake.now += 1
+    assert pacer.rate == pytest.approx(held * TUNING.creep ** 3)  # probing
+    pacer.throttled(await _starts(fake, pacer, 55), retry_after=0)  # 53 passed in a second
+    assert pacer.rate == held
+
+
+async def test_a_429_soon_after_a_cut_cuts_deeper() -> None:
+    """A second 429 within ``hasty`` seconds of running at the rate the first one set: that
+    rate was far too high (a fixed window's first 429 can overestimate twice): decrease x it."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    await _hit_limit(fake, pacer, 51)
+    cut = pacer.rate
+    pacer.throttled(await _starts(fake, pacer, 20), retry_after=0)
+    assert pacer.rate == pytest.approx(TUNING.decrease * cut)
+
+
+async def test_after_a_deep_cut_the_rate_climbs_back_quickly_to_under_what_failed() -> None:
+    """After a deep cut the rate climbs by ``recover_creep`` a second once ``recover`` seconds
+    passed, up to just under the rate that failed, and no further until the quiet spell."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    await _hit_limit(fake, pacer, 51)
+    failed = pacer.rate
+    pacer.throttled(await _starts(fake, pacer, 51), retry_after=0)
+    low = pacer.rate
+    top = TUNING.backoff * failed
+    fake.now += TUNING.recover + 0.1
+    pacer.admitted()
+    assert pacer.rate == pytest.approx(low * TUNING.recover_creep)
+    for _ in range(10):
+        fake.now += 1
+        pacer.admitted()
+    climbed = pacer.rate
+    assert 0.95 * top < climbed <= top
+    fake.now += 5
+    pacer.admitted()
+    assert pacer.rate == climbed  # no probing before the quiet spell
+
+
+async def test_a_429_while_climbing_back_returns_to_the_last_step_that_held() -> None:
+    """Climbing back after a deep cut, a 429 at one step sends the rate to the step before."""
+    fake = FakeTime()
+    pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
+    await _hit_limit(fake, pacer, 51)
+    pacer.throttled(await _starts(fake, pacer, 51), retry_after=0)
+    fake.now += TUNING.recover + 0.1
+    pacer.admitted()
+    held = pacer.rate
+    fake.now += 1
+    pacer.admitted()
+    assert pacer.rate > held
+    pacer.throttled(await _starts(fake, pacer, 45), retry_after=0)
+    assert pacer.rate == held
