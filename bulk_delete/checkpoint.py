@@ -40,6 +40,8 @@ class Manifest:
     #: The form of the key June accepted (``--auth-style``); None until a read showed it.
     #: Manifests written before it existed lack it.
     auth_style: AuthForm | None = None
+    #: What the last ``doctor`` found (doctor.py), with when; None until one ran.
+    doctor: dict[str, Any] | None = None
 
 
 class Checkpoint:
@@ -88,6 +90,11 @@ class Checkpoint:
         if self.manifest.auth_style != form:
             self.manifest = replace(self.manifest, auth_style=form)
             _write_manifest(self.directory, self.manifest)
+
+    def record_doctor(self, findings: dict[str, Any]) -> None:
+        """Keep what ``doctor`` found, stamped with the time, in the manifest."""
+        self.manifest = replace(self.manifest, doctor={"at": utc_now(), **findings})
+        _write_manifest(self.directory, self.manifest)
 
     def save_plan(self, frame: pl.DataFrame) -> None:
         """Keep the IDs a run read (to send and invalid) for the report, atomically."""
@@ -181,7 +188,7 @@ def _manifest(directory: Path, kind: Kind | None, api_host: str | None, *,
         manifest = Manifest(kind=data["kind"], api_host=data["api_host"],
                             tool_version=data.get("tool_version", "?"),
                             created_at=data.get("created_at", ""),
-                            auth_style=data.get("auth_style"))
+                            auth_style=data.get("auth_style"), doctor=data.get("doctor"))
         if manifest.auth_style not in (None, "raw", "basic"):
             raise ValueError(manifest.auth_style)
     except (OSError, ValueError, KeyError, TypeError):

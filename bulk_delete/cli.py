@@ -15,7 +15,7 @@ from bulk_delete import __version__, job
 from bulk_delete.config import Settings, resolve
 from bulk_delete.errors import BulkDeleteError, ExitCode
 from bulk_delete.logs import configure, get_logger, log_format, redact, set_secrets
-from bulk_delete.options import common, connection, inputs, reporting
+from bulk_delete.options import common, connection, inputs, layout, reporting
 from bulk_delete.present import View
 from bulk_delete.sandbox.cli import sandbox
 
@@ -107,6 +107,34 @@ def status(ctx: click.Context, /, **params: Any) -> ExitCode:
     """
     _view().status(job.status(_settings(ctx, params)))
     return ExitCode.OK
+
+
+@cli.command()
+@click.argument("paths", metavar="[INPUT]...", nargs=-1)
+@layout
+@click.option("--ids", type=click.IntRange(min=1), metavar="N",
+              help="Estimate the time for N IDs [default: the IDs the INPUT files would send, "
+                   "else 1,000,000].")
+@connection
+@common
+@click.pass_context
+def doctor(ctx: click.Context, /, **params: Any) -> ExitCode:
+    """Probe June before deleting anything: read-only, it sends no deletion.
+
+    Finds which form of the key June accepts, reads the listing's first pages
+    (where the records are, their fields, page size, paging, how the end is
+    signalled, whether every state is listed), the rate-limit headers, the
+    latency, and how long the job would take. Keeps the findings in the
+    checkpoint manifest. Exit 0: bulk-delete understands the API; 4: something
+    looks wrong (the reason is shown); 5: June refused the key.
+
+    Example:
+
+        JUNE_API_KEY_FILE=key.txt bulk-delete doctor exports/*.csv
+    """
+    settings = _settings(ctx, params)
+    source = _source(params) if params["paths"] else None
+    return _run(lambda: job.doctor(settings, source, _view(), ids=params["ids"]))
 
 
 cli.add_command(sandbox)

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from bulk_delete import api, config, inputs, journal, plan, shards
+from bulk_delete import doctor as doctoring
 from bulk_delete import reconcile as joining
 from bulk_delete import report as reports
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
@@ -33,10 +34,12 @@ from bulk_delete.present import Status, View
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.submit import Submitter, skip_listed
 
-__all__ = ["Checking", "Source", "dry_run", "reconcile", "run", "status", "submit"]
+__all__ = ["Checking", "Source", "doctor", "dry_run", "reconcile", "run", "status", "submit"]
 
 #: How many planned requests a dry run shows.
 DRY_RUN_SHOWN = 5
+#: The job size doctor estimates for when it is given neither --ids nor input files.
+DOCTOR_IDS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,29 @@ async def reconcile(settings: Settings, view: View, *, checking: Checking,
             return await _reconcile_step(conn, checkpoint, checking, view)
 
     return await _in_checkpoint(settings, "reconcile", step, create=False)
+
+
+async def doctor(settings: Settings, source: Source | None, view: View, *, ids: int | None,
+                 connect: Connect = connect) -> ExitCode:
+    """Probe June, read-only, and keep what it found in the manifest: exit 0, 4 or 5.
+
+    The estimate is for ``ids`` IDs, else for the IDs ``source`` would send, else for
+    DOCTOR_IDS.
+    """
+
+    async def step(checkpoint: Checkpoint, _interrupts: Interrupts) -> ExitCode:
+        count = ids
+        if count is None and source is not None:
+            count = len(_plan(settings, source, checkpoint.journal_path, view).to_send)
+        async with _connected(connect, settings, checkpoint, view) as conn:
+            diagnosis = await doctoring.examine(conn, ids=DOCTOR_IDS if count is None else count)
+        if "auth_style" in diagnosis.record and diagnosis.record["auth_style"] is not None:
+            checkpoint.record_auth_style(diagnosis.record["auth_style"])
+        checkpoint.record_doctor(diagnosis.record)
+        view.doctor(diagnosis.rows)
+        return diagnosis.exit_code
+
+    return await _in_checkpoint(settings, "doctor", step, create=True)
 
 
 def status(settings: Settings) -> Status:

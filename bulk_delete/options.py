@@ -76,14 +76,19 @@ connection = stack(
                  help="Run against a built-in June imitation: nothing real is deleted."),
 )
 
-inputs = stack(
-    click.argument("paths", metavar="INPUT...", nargs=-1, required=True),
+#: How the ID files are read: kind, column, header.
+layout = stack(
     click.option("--kind", envvar="BULK_DELETE_KIND", show_envvar=True,
                  type=click.Choice(["user", "group"]), default="user", show_default=True,
                  help="Delete users or groups."),
     click.option("--column", metavar="NAME",
                  help="ID column (default: user_id/group_id, else id, else the only column)."),
     click.option("--no-header", is_flag=True, help="CSV files have no header row."),
+)
+
+inputs = stack(
+    click.argument("paths", metavar="INPUT...", nargs=-1, required=True),
+    layout,
     click.option("--skip-existing", is_flag=True,
                  help="Page June's listing first and skip IDs it already holds a request for."),
 )

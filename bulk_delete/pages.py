@@ -128,29 +128,35 @@ def instant(text: str | None) -> int | None:
 
 
 def _items(payload: Any) -> list[Any] | None:
+    found = locate_records(payload)
+    return None if found is None else found[1]
+
+
+def locate_records(payload: Any) -> tuple[str, list[Any]] | None:
+    """Where a page keeps its records (``data``, ``[]`` for a top-level array) and the list."""
     if isinstance(payload, list):
-        return payload
+        return "[]", payload
     if not isinstance(payload, dict):
         return None
     for key in RECORD_KEYS:
         if isinstance(payload.get(key), list):
-            return payload[key]  # type: ignore[no-any-return]
-    for value in payload.values():
+            return key, payload[key]
+    for key, value in payload.items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            return value
+            return str(key), value
     if isinstance(payload.get("data"), dict):
-        return _items(payload["data"])
+        inner = locate_records(payload["data"])
+        return None if inner is None else (f"data.{inner[0]}", inner[1])
     return None
 
 
 def _record(item: Any, kind: Kind) -> Record | None:
     if not isinstance(item, dict):
         return None
-    attributes = item.get("attributes")
-    fields = {**attributes, **item} if isinstance(attributes, dict) else item
-    subject = fields.get(f"{kind}_id", fields.get(f"{kind}Id"))
+    fields = record_fields(item)
+    subject = fields.get(subject_key(fields, kind) or "")
     if subject is None:
-        subject = _related(item, kind)
+        subject = related_subject(item, kind)
     if isinstance(subject, bool) or not isinstance(subject, str | int) or subject == "":
         return None
     state = fields.get("state", fields.get("status"))
@@ -163,7 +169,21 @@ def _record(item: Any, kind: Kind) -> Record | None:
     )
 
 
-def _related(item: dict[str, Any], kind: Kind) -> Any:
+def record_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields: its own, and those under JSON:API ``attributes``."""
+    attributes = item.get("attributes")
+    return {**attributes, **item} if isinstance(attributes, dict) else item
+
+
+def subject_key(fields: dict[str, Any], kind: Kind) -> str | None:
+    """The field that names the subject (``user_id`` or ``userId``), if the record has one."""
+    for key in (f"{kind}_id", f"{kind}Id"):
+        if fields.get(key) is not None:
+            return key
+    return None
+
+
+def related_subject(item: dict[str, Any], kind: Kind) -> Any:
     """The id of a JSON:API relationship ``user``/``group``: ``{"data": {"id": ...}}``."""
     relationships = item.get("relationships")
     related = relationships.get(kind) if isinstance(relationships, dict) else None

@@ -123,6 +123,13 @@ class View:
         self._log.info("bulk_delete.reconciled", report=str(report), **summary)
         self._say(describe(summary, report))
 
+    def doctor(self, rows: Sequence[tuple[str, str]]) -> None:
+        """What doctor found, a row per topic; JSON mode logs the same as one event."""
+        width = max(len(topic) for topic, _ in rows)
+        for topic, text in rows:
+            self._say(f"{topic:<{width}}  {text}")
+        self._log.info("bulk_delete.doctor", **dict(rows))
+
     def status(self, found: Status) -> None:
         self._say(f"checkpoint:  {found.directory} ({found.kind}s, {found.api_host}, "
                   f"created {found.created_at})")

@@ -1,0 +1,135 @@
+"""What one listing page looks like, in words a person can check: for ``doctor``.
+
+June publishes no response format; pages.py reads any plausible one. This module
+says which one it met: where the records are, which fields name the subject, the
+state and the times, how many records a page holds, how the next page is named
+and how the end is signalled, and what it could not read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bulk_delete.config import Kind
+from bulk_delete.pages import (
+    NEXT_KEYS,
+    PAGING_HOLDERS,
+    locate_records,
+    parse_page,
+    record_fields,
+    related_subject,
+    subject_key,
+)
+
+#: Time fields, in the order pages.py reads them.
+TIME_KEYS = ("created_at", "createdAt", "updated_at", "updatedAt")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One page as bulk-delete reads it; ``problems`` is empty when it reads it all."""
+
+    #: Where the records are: ``[]`` (a top-level array), ``data``, ``data[].attributes``...
+    records_at: str
+    #: The field naming the subject: ``user_id``, ``attributes.userId``, ``relationships.user``.
+    subject: str | None
+    #: The field holding the state: ``state`` or ``status``.
+    state: str | None
+    #: The time fields found.
+    times: tuple[str, ...]
+    #: Whether records carry June's own request id (``id``).
+    request_id: bool
+    #: Records on the page.
+    size: int
+    #: How the next page is named: a link, a cursor, a page number, or nothing (``?page=N``).
+    paging: str
+    #: How the page says it is the last: ``has_more``, a null next, ``total_pages``...
+    end: str
+    problems: tuple[str, ...] = ()
+
+
+def describe(payload: Any, *, kind: Kind) -> Shape:
+    """The shape of page 1 of a listing, decoded from JSON."""
+    found = locate_records(payload)
+    if found is None:
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        return Shape("nowhere", None, None, (), False, 0, "unknown", "unknown",
+                     (f"no list of records in the page ({keys})",))
+    place, items = found
+    page = parse_page(payload, kind=kind, number=1)
+    dicts = [item for item in items if isinstance(item, dict)]
+    jsonapi = any(isinstance(item.get("attributes"), dict) for item in dicts)
+    fields = [record_fields(item) for item in dicts]
+    problems = []
+    subject = _subject(dicts, fields, kind)
+    if items and not page.records:
+        keys = sorted({key for each in fields for key in each})
+        problems.append(f"no record names its {kind} ({kind}_id, {kind}Id or a {kind} "
+                        f"relationship); fields seen: {', '.join(keys[:12])}")
+    elif len(page.records) < len(items):
+        problems.append(f"{len(items) - len(page.records)} of {len(items)} records name no "
+                        f"{kind}")
+    state = _first_key(fields, ("state", "status"))
+    if items and state is None:
+        problems.append("no record has a state or status field")
+    prefix = "attributes." if jsonapi else ""
+    return Shape(
+        records_at=f"{place}[].attributes" if jsonapi else place,
+        subject=subject,
+        state=None if state is None else prefix + state,
+        times=tuple(prefix + key for key in TIME_KEYS if _first_key(fields, (key,))),
+        request_id=any(item.get("id") is not None for item in dicts),
+        size=len(items),
+        paging=_paging(page.next.form if page.next else None, page.next.value if page.next
+                       else None),
+        end=_end(payload),
+        problems=tuple(problems),
+    )
+
+
+def _subject(items: list[dict[str, Any]], fields: list[dict[str, Any]], kind: Kind) -> str | None:
+    for item, each in zip(items, fields, strict=True):
+        key = subject_key(each, kind)
+        if key is not None:
+            return key if key in item else f"attributes.{key}"
+        if related_subject(item, kind) is not None:
+            return f"relationships.{kind}"
+    return None
+
+
+def _first_key(fields: list[dict[str, Any]], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        if any(key in each for each in fields):
+            return key
+    return None
+
+
+def _paging(form: str | None, value: str | None) -> str:
+    if form is None:
+        return "no next page named: asked as ?page=N"
+    if form == "page":
+        return "page numbers, named by the page"
+    if form == "cursor":
+        return "an opaque cursor, asked back as ?cursor="
+    where = "an absolute URL" if value and "://" in value else "a path"
+    return f"a next link, {where}"
+
+
+def _end(payload: Any) -> str:
+    """How the listing says where it ends, as far as page 1 shows."""
+    if not isinstance(payload, dict):
+        return "an empty page"
+    holders = [payload, *(payload[key] for key in PAGING_HOLDERS
+                          if isinstance(payload.get(key), dict))]
+    for holder in holders:
+        if "has_more" in holder or "hasMore" in holder:
+            return "has_more: false"
+        if any(key in holder for key in ("total_pages", "totalPages")):
+            return "total_pages"
+    for holder in holders:
+        if any(key in holder for key in NEXT_KEYS):
+            return "a null next"
+        if any(key in holder for key in ("total", "total_count", "totalCount")):
+            return "total records"
+    return "an empty page"
