@@ -115,7 +115,8 @@ class Journal:
         self._log.close()
 
 
-def _scan(path: Path) -> pl.LazyFrame:
+def scan(path: Path) -> pl.LazyFrame:
+    """The journal's lines as text, unchecked (:func:`check` or :func:`read` check them)."""
     return pl.scan_csv(path, separator="\t", quote_char=None, has_header=True,
                        schema=dict.fromkeys(COLUMNS, pl.String))
 
@@ -151,7 +152,7 @@ def read(path: Path, *, final_only: bool = False,
                               "journal, or it was damaged")
     try:
         # The last column is always read: a line with a field too many fails there.
-        records = _scan(path).select(*{*columns, "outcome", COLUMNS[-1]},
+        records = scan(path).select(*{*columns, "outcome", COLUMNS[-1]},
                                      _valid=_VALID).collect()
     except pl.exceptions.PolarsError:
         raise CheckpointError(_first_bad_line(path)) from None
@@ -163,6 +164,28 @@ def read(path: Path, *, final_only: bool = False,
     if final_only:
         records = records.filter(pl.col("outcome").is_in(FINAL))
     return records.select(columns)
+
+
+def check(path: Path) -> None:
+    """A CheckpointError naming the first bad line, like :func:`read`, reading in a stream.
+
+    For a caller that then reads the journal a range of IDs at a time: nothing is kept
+    but the first bad line's number. The caller has cut a torn tail (Journal.open).
+    """
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        if f.readline() != HEADER.encode():
+            raise CheckpointError(f"journal {path} has no journal header; it is not a "
+                                  "bulk-delete journal, or it was damaged")
+    try:
+        # The last column is selected too: a line with a field too many fails there.
+        bad = (scan(path).with_row_index("line", offset=2).filter(~_VALID)
+               .select("line", COLUMNS[-1]).head(1).collect(engine="streaming"))
+    except pl.exceptions.PolarsError:
+        raise CheckpointError(_first_bad_line(path)) from None
+    if bad.height:
+        raise CheckpointError(_corrupt(path, int(bad["line"][0])))
 
 
 def _ends_with_newline(f: BinaryIO) -> bool:

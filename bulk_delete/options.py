@@ -93,4 +93,7 @@ reporting = stack(
     click.option("--deadline-hours", type=Finite(0, min_open=True), default=72.0,
                  show_default=True,
                  help="Requests not finished this long after submission are overdue."),
+    click.option("--full", is_flag=True,
+                 help="Read June's whole listing, also for IDs the state history already "
+                      "knows finished."),
 )

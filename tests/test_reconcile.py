@@ -104,7 +104,8 @@ def test_exit_codes(records: list[tuple[str, str, str | None, str, str, str | No
 
 
 def test_summary_counts() -> None:
-    """The summary counts outcomes, June's states for requested IDs, and what needs attention."""
+    """The summary counts outcomes, June's states for requested IDs, what needs attention,
+    and the regulator's figures (a finished record with no time of June's counts from now)."""
     records = journal(("a", "accepted", "200", "1", RECENT, None),
                       ("b", "accepted", "200", "1", RECENT, None),
                       ("c", "rejected", "400", "1", RECENT, "bad"))
@@ -113,6 +114,8 @@ def test_summary_counts() -> None:
         "outcome": {"accepted": 2, "rejected": 1},
         "server_state": {"finished": 1, "missing": 1},
         "attention": {"rejected": 1, "pending": 0, "missing": 1, "overdue": 0},
+        "figures": {"requests_sent": 2, "completed": 1, "still_open": 1,
+                    "median_hours_to_finish": 1.0, "p90_hours_to_finish": 1.0},
     }
     assert "accepted 2" in describe(summary, Path("r.csv"))
 

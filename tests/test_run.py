@@ -49,8 +49,9 @@ def test_still_working_is_exit_3(june: June, tmp_path: Path) -> None:
 
 
 def test_rejected_and_missing_are_exit_4(june: June, tmp_path: Path) -> None:
-    """A rejected ID, or an accepted one June no longer lists, needs attention: exit 4."""
-    june.configure(reject_prefix="bad", start_after=0, finish_after=0)
+    """A rejected ID, or an accepted one June no longer lists before it finished, needs
+    attention: exit 4."""
+    june.configure(reject_prefix="bad", start_after=0, finish_after=3600)
     env = submit(june, tmp_path, ["a", "bad1"])
     done = bulk_delete("reconcile", "--api-url", june.url, env=env)
     assert done.returncode == 4

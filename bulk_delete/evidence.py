@@ -1,0 +1,249 @@
+"""What a reconcile leaves behind: the state history appended, then report, summary and page.
+
+    wanted()        before June's listing is read: the sent IDs not yet known finished
+    Workspace.keep  the listing read, spilled to disk so its frame can be freed
+    write()         a range of IDs at a time: new history rows and report rows, then files
+
+Everything is done a range of IDs at a time (about RANGE of them, ranges cut from a sample
+of the IDs), each range read from disk with a predicate, so memory follows the range, not the
+job: the history's files are sorted by ID and read a row group at a time. The report comes
+out sorted by ID, invalid rows last. The directories are one checkpoint, or the shards of
+one job (their IDs never overlap): one report for all of them, each its own history.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulk_delete import __version__, history, journal
+from bulk_delete import reconcile as joining
+from bulk_delete import report as reports
+from bulk_delete.checkpoint import last_runs, plans
+from bulk_delete.config import Kind
+from bulk_delete.digests import InputFile, inputs_read
+from bulk_delete.page import PageData, write_page
+
+#: About this many IDs are worked on at once.
+RANGE = 200_000
+#: One ID in this many is sampled to cut the ranges.
+SAMPLE_EVERY = 1_000
+WORKSPACE = ".reconcile-work"
+
+
+def wanted(directories: Sequence[Path], *, full: bool) -> pl.Series:
+    """The sent IDs whose request is not yet known finished, sorted: what the listing must
+    show. With ``full``, every sent ID. Read as a stream: only the IDs are kept.
+    """
+    frames = []
+    for directory in directories:
+        sent = (journal.scan(directory / journal.NAME)
+                .filter(pl.col("outcome").is_in(journal.REQUESTED)).select("id"))
+        if not full:
+            sent = sent.join(history.finished(directory), on="id", how="anti")
+        frames.append(sent)
+    return pl.concat(frames).unique().sort("id").collect(engine="streaming")["id"]
+
+
+def membership(ordered: pl.Series) -> Callable[[pl.Series], pl.Series]:
+    """A ``keep`` for the listing: True where a subject is one of ``ordered`` (sorted IDs).
+
+    A binary search: ``is_in`` would build a hash set of every ID again for each chunk of
+    records read.
+    """
+
+    def keep(subjects: pl.Series) -> pl.Series:
+        if ordered.is_empty():
+            return pl.repeat(False, len(subjects), eager=True)
+        at = ordered.search_sorted(subjects).clip(0, len(ordered) - 1)
+        return (ordered.gather(at) == subjects).fill_null(value=False)
+
+    return keep
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """What the report is about and where it goes."""
+
+    kind: Kind
+    api_host: str
+    report: Path
+    now: datetime
+    deadline_hours: float
+
+
+@dataclass(frozen=True, eq=False)
+class Member:
+    """One checkpoint directory taking part: its journal spilled to Parquet, its plans."""
+
+    index: int
+    directory: Path
+    journal: Path
+    planned: pl.LazyFrame | None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write` wrote: the summary, the files, each directory's new history file."""
+
+    summary: dict[str, Any]
+    report: Path
+    summary_path: Path
+    page: Path
+    history: dict[Path, Path]
+
+
+class Workspace:
+    """A scratch directory beside the report for the spilled listing and the ranges' parts.
+
+    Owner-only (it holds IDs) and removed at the end; one left by a crash is removed first.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / WORKSPACE
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(mode=0o700, parents=True)
+        self.listed = self.path / "listed.parquet"
+        joining.listed_frame(pl.DataFrame(schema=dict.fromkeys(joining.LISTED, pl.String))
+                             ).write_parquet(self.listed)
+
+    def keep(self, listed: pl.DataFrame) -> None:
+        """Spill June's listing read, so the caller can drop its frame."""
+        joining.listed_frame(listed).lazy().sink_parquet(self.listed)
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def write(work: Workspace, directories: Sequence[Path], job: Job) -> Written:
+    """Append each directory's history, then write the report, summary.json and report.html."""
+    members = [Member(index, directory, _spill_journal(work, index, directory),
+                      plans(directory)) for index, directory in enumerate(directories)]
+    bounds = _bounds(members)
+    parts = []
+    for number, (low, high) in enumerate(zip([None, *bounds], [*bounds, None], strict=True)):
+        frames = [_range(work, member, job, _between(low, high), number) for member in members]
+        parts.append(_part(work, f"rows-{number:05d}", pl.concat(frames).sort("id")))
+    parts.append(_part(work, "rows-invalid", _invalid(members, job)))
+    added = {}
+    for member in members:
+        new = sorted(work.path.glob(f"history-{member.index}-*.parquet"))
+        path = history.append(member.directory, pl.scan_parquet(new)) if new else None
+        if path is not None:
+            added[member.directory] = path
+    rows = pl.scan_parquet(parts)
+    reports.write(rows, job.report)
+    summary = {"reconciled_at": _time(job.now), "deadline_hours": job.deadline_hours,
+               **joining.summarize(rows)}
+    summary_path = job.report.with_name("summary.json")
+    reports.write_summary(summary, summary_path)
+    page = job.report.with_name("report.html")
+    write_page(page, PageData(rows=rows, summary=summary, runs=_runs(directories),
+                              running=os.getpid(), inputs=_inputs(directories),
+                              tool_version=__version__,
+                              generated_at=_time(job.now), kind=job.kind,
+                              api_host=job.api_host, deadline_hours=job.deadline_hours))
+    return Written(summary, job.report, summary_path, page, added)
+
+
+def _spill_journal(work: Workspace, index: int, directory: Path) -> Path:
+    """The journal as Parquet: each range then reads its IDs' lines, not the whole text."""
+    path = work.path / f"journal-{index}.parquet"
+    journal.scan(directory / journal.NAME).sink_parquet(path)
+    return path
+
+
+def _bounds(members: list[Member]) -> list[str]:
+    """IDs that cut the job into ranges of about RANGE IDs, from a sample of them.
+
+    Every ID sent was planned first, so the plans are sampled (the journal, when a
+    checkpoint has none).
+    """
+    samples = [pl.scan_parquet(member.journal).select("id") if member.planned is None else
+               member.planned.filter(pl.col("outcome") == journal.PENDING).select("id")
+               for member in members]
+    sample = (pl.concat([frame.gather_every(SAMPLE_EVERY) for frame in samples])
+              .collect()["id"].drop_nulls().sort())
+    ranges = math.ceil(len(sample) * SAMPLE_EVERY / RANGE)
+    cuts = {sample[len(sample) * k // ranges] for k in range(1, ranges)}
+    return sorted(cuts)
+
+
+def _between(low: str | None, high: str | None) -> Callable[[str], pl.Expr]:
+    """The predicate of one range: ``low <= column < high`` (None: no bound)."""
+
+    def where(column: str) -> pl.Expr:
+        conditions = [pl.lit(value=True)]
+        if low is not None:
+            conditions.append(pl.col(column) >= low)
+        if high is not None:
+            conditions.append(pl.col(column) < high)
+        return pl.all_horizontal(conditions)
+
+    return where
+
+
+def _range(work: Workspace, member: Member, job: Job, where: Callable[[str], pl.Expr],
+           number: int) -> pl.DataFrame:
+    """One directory's IDs in one range: their new history rows kept aside, their report rows."""
+    lines = pl.scan_parquet(member.journal).filter(where("id")).collect()
+    pending = None if member.planned is None else member.planned.filter(
+        where("id") & (pl.col("outcome") == journal.PENDING)).collect()
+    previous = history.latest(history.scan(member.directory).filter(where("id")))
+    listed = pl.scan_parquet(work.listed).filter(where("subject")).collect()
+    seen = joining.observed(listed, joining.latest_outcomes(lines), previous)
+    new = history.changes(seen, previous, job.now).sort("id")
+    new.write_parquet(work.path / f"history-{member.index}-{number:05d}.parquet")
+    return joining.report_rows(lines, pending, listed, kind=job.kind, now=job.now,
+                               deadline_hours=job.deadline_hours,
+                               seen=history.advance(previous, new))
+
+
+def _invalid(members: list[Member], job: Job) -> pl.DataFrame:
+    """The invalid input rows of every plan, once each: the report's last rows."""
+    frames = [member.planned.filter(pl.col("outcome") == journal.INVALID)
+              for member in members if member.planned is not None]
+    invalid = pl.concat(frames).collect() if frames else None
+    return joining.report_rows(
+        pl.DataFrame(schema=dict.fromkeys(journal.COLUMNS, pl.String)), invalid,
+        pl.DataFrame(schema=dict.fromkeys(joining.LISTED, pl.String)), kind=job.kind,
+        now=job.now, deadline_hours=job.deadline_hours)
+
+
+def _part(work: Workspace, name: str, rows: pl.DataFrame) -> Path:
+    path = work.path / f"{name}.parquet"
+    rows.write_parquet(path)
+    return path
+
+
+def _runs(directories: Sequence[Path]) -> list[dict[str, Any]]:
+    """Every directory's runs.jsonl, merged in time order."""
+    runs = [run for directory in directories for run in last_runs(directory)]
+    return sorted(runs, key=lambda run: str(run.get("at", "")))
+
+
+def _inputs(directories: Sequence[Path]) -> list[InputFile]:
+    """Every input file the digest records name, once each (a file read by two shards)."""
+    seen: dict[tuple[str, str], InputFile] = {}
+    for directory in directories:
+        for receipt in inputs_read(directory):
+            seen.setdefault((receipt.resolved, receipt.sha256), receipt)
+    return list(seen.values())
+
+
+def _time(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
