@@ -324,14 +324,12 @@ async def _reconcile_step(conn: Connection, checkpoints: list[Checkpoint], chain
                           checking: Checking, view: View) -> ExitCode:
     """Read June's listing for the sent IDs not yet known finished, then write the evidence:
     each checkpoint's history, and one report, summary and page, all recorded in ``chain``."""
-    directories = [checkpoint.directory for checkpoint in checkpoints]
     for checkpoint in checkpoints:
         checkpoint.journal()  # cuts a torn last line
-        journal.check(checkpoint.journal_path)  # before an hour of paging, not after
-    out = chain.directory
-    report = checking.report or out / "report.csv"
-    with evidence.Workspace(out) as work:
-        wanted = evidence.wanted(directories, full=checking.full)
+    report = checking.report or chain.directory / "report.csv"
+    # Every journal line is checked here, before an hour of paging, not after.
+    with evidence.Workspace(chain.directory, [c.directory for c in checkpoints]) as work:
+        wanted = work.wanted(full=checking.full)
         # Only these IDs' records are kept from the listing (1/N of it for a shard).
         listing = _listing(conn, keep=evidence.membership(wanted))
         work.keep(await listing.read(expected=wanted))
@@ -339,7 +337,7 @@ async def _reconcile_step(conn: Connection, checkpoints: list[Checkpoint], chain
         job = evidence.Job(kind=conn.settings.kind, api_host=checkpoints[0].manifest.api_host,
                            report=report, now=datetime.now(UTC),
                            deadline_hours=checking.deadline_hours)
-        written = evidence.write(work, directories, job)
+        written = work.write(job)
     for checkpoint in checkpoints:
         if checkpoint.directory in written.history:
             checkpoint.digests().whole(written.history[checkpoint.directory], "history")

@@ -166,24 +166,22 @@ def read(path: Path, *, final_only: bool = False,
     return records.select(columns)
 
 
-def check(path: Path) -> None:
-    """A CheckpointError naming the first bad line, like :func:`read`, reading in a stream.
+def spill(path: Path, to: Path) -> None:
+    """Copy the journal into a Parquet file, checking every line on the way, in a stream.
 
-    For a caller that then reads the journal a range of IDs at a time: nothing is kept
-    but the first bad line's number. The caller has cut a torn tail (Journal.open).
+    For a reader that then takes a range of IDs at a time. A bad line is a CheckpointError
+    naming it, as in :func:`read`. The caller has cut a torn tail (Journal.open).
     """
-    if not path.exists():
-        return
     with path.open("rb") as f:
         if f.readline() != HEADER.encode():
             raise CheckpointError(f"journal {path} has no journal header; it is not a "
                                   "bulk-delete journal, or it was damaged")
     try:
-        # The last column is selected too: a line with a field too many fails there.
-        bad = (scan(path).with_row_index("line", offset=2).filter(~_VALID)
-               .select("line", COLUMNS[-1]).head(1).collect(engine="streaming"))
+        scan(path).with_row_index("line", offset=2).with_columns(_valid=_VALID).sink_parquet(
+            to, compression="lz4")
     except pl.exceptions.PolarsError:
         raise CheckpointError(_first_bad_line(path)) from None
+    bad = pl.scan_parquet(to).filter(~pl.col("_valid")).select("line").head(1).collect()
     if bad.height:
         raise CheckpointError(_corrupt(path, int(bad["line"][0])))
 

@@ -135,8 +135,10 @@ def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kin
             june_request_id="request_id",
             started_seen_at=pl.col("started_at").dt.strftime(TIME_FORMAT),
             finished_seen_at=pl.col("finished_at").dt.strftime(TIME_FORMAT),
+            # June may show a record finished before this submission (an earlier request
+            # for the same person): it took no time once asked.
             hours_to_finish=((pl.col("finished_at") - start).dt.total_milliseconds()
-                             / 3_600_000).round(2),
+                             / 3_600_000).clip(lower_bound=0).round(2),
             overdue=(pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") != "finished")
                      & (pl.col("submitted_at") < deadline)).fill_null(value=False),
         )

@@ -4,7 +4,7 @@ seen finished stays finished, and a reconcile done a range of IDs at a time says
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -12,7 +12,7 @@ import pytest
 
 from bulk_delete import evidence, history
 from bulk_delete.api import Answer
-from bulk_delete.errors import ExitCode
+from bulk_delete.errors import CheckpointError, ExitCode
 from tests.fakes import FakeJune
 from tests.test_commands import Harness
 
@@ -65,6 +65,11 @@ class TimedJune(FakeJune):
         return Answer(200, body=json.dumps({"data": records}).encode())
 
 
+def text(moment: datetime) -> str:
+    """A time as the report writes it."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 def report(tmp_path: Path) -> pl.DataFrame:
     return pl.read_csv(tmp_path / "state" / "report.csv", infer_schema=False)
 
@@ -76,13 +81,15 @@ async def test_history_across_reconciles_keeps_finished_after_june_purges(
     june = TimedJune()
     run = Harness(tmp_path, june)
     await run.submit(["a", "b", "c"])
+    later = datetime.now(UTC).replace(microsecond=0)  # June's clock, after the submission
+    started, finished = later + timedelta(hours=1), later + timedelta(hours=25)
 
-    june.state, june.updated_at = "requested", "2026-06-10T09:00:00Z"
+    june.state, june.updated_at = "requested", f"{later.isoformat()}"
     assert await run.reconcile() is ExitCode.IN_PROGRESS
-    june.state, june.updated_at = "started", "2026-06-10T10:00:00Z"
+    june.state, june.updated_at = "started", started.isoformat()
     assert await run.reconcile() is ExitCode.IN_PROGRESS
-    assert set(report(tmp_path)["started_seen_at"]) == {"2026-06-10T10:00:00.000Z"}
-    june.state, june.updated_at = "finished", "2026-06-11T10:00:00Z"
+    assert set(report(tmp_path)["started_seen_at"]) == {text(started)}
+    june.state, june.updated_at = "finished", finished.isoformat()
     assert await run.reconcile() is ExitCode.OK
     june.held.clear()  # June purged its records
     assert await run.reconcile() is ExitCode.OK
@@ -90,10 +97,10 @@ async def test_history_across_reconciles_keeps_finished_after_june_purges(
     rows = report(tmp_path)
     assert set(rows["server_state"]) == {"finished"}
     assert set(rows["june_request_id"]) == {"req-a", "req-b", "req-c"}
-    assert set(rows["started_seen_at"]) == {"2026-06-10T10:00:00.000Z"}
-    assert set(rows["finished_seen_at"]) == {"2026-06-11T10:00:00.000Z"}
+    assert set(rows["started_seen_at"]) == {text(started)}
+    assert set(rows["finished_seen_at"]) == {text(finished)}
     submitted = rows["submitted_at"].str.to_datetime(time_zone="UTC")
-    expected = (datetime(2026, 6, 11, 10, tzinfo=UTC) - submitted).dt.total_seconds() / 3600
+    expected = (finished - submitted).dt.total_seconds() / 3600
     assert (rows["hours_to_finish"].cast(pl.Float64) - expected).abs().max() < 0.01
     files = history.files(tmp_path / "state")
     assert [pl.read_parquet(f).height for f in files] == [3, 3, 3]  # nothing moved at the end
@@ -109,9 +116,9 @@ async def test_what_the_listing_must_show_leaves_out_the_finished(tmp_path: Path
     june.state = "finished"
     await run.reconcile()
     await run.submit(["a", "b", "c"])
-    state = tmp_path / "state"
-    assert evidence.wanted([state], full=False).to_list() == ["c"]
-    assert evidence.wanted([state], full=True).to_list() == ["a", "b", "c"]
+    with evidence.Workspace(tmp_path, [tmp_path / "state"]) as work:
+        assert work.wanted(full=False).to_list() == ["c"]
+        assert work.wanted(full=True).to_list() == ["a", "b", "c"]
     keep = evidence.membership(pl.Series(["b", "d"]))
     assert keep(pl.Series(["a", "b", "c", "d", "e"])).to_list() == [False, True, False, True,
                                                                      False]
@@ -148,3 +155,16 @@ async def test_a_range_at_a_time_writes_the_same_evidence(tmp_path: Path, ids: i
     assert ranged_seen.equals(whole_seen)
     assert whole["id"].to_list()[:-1] == subjects and whole["outcome"][-1] == "invalid"
     assert whole.filter(pl.col("id") == subjects[5])["server_state"].to_list() == ["missing"]
+
+
+async def test_a_corrupt_journal_stops_reconcile_before_the_listing(tmp_path: Path) -> None:
+    """A damaged journal line stops reconcile with its number before any page is read."""
+    june = TimedJune()
+    run = Harness(tmp_path, june)
+    await run.submit(["a"])
+    path = tmp_path / "state" / "journal.tsv"
+    path.write_bytes(path.read_bytes().replace(b"a\taccepted", b"a\tacepted"))
+    pages = len(june.pages)
+    with pytest.raises(CheckpointError, match="line 2 is corrupt"):
+        await run.reconcile()
+    assert len(june.pages) == pages
