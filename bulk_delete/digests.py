@@ -168,7 +168,7 @@ class Chain:
         self._lines += 1
         record = {"seq": self._lines, "at": utc_now(), "command": self._command,
                   "pid": os.getpid(), **fields, "prev": self.head}
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        line = (json.dumps(record) + "\n").encode()
         self._log.append(line)
         self.records.append(record)
         self.head = sha256(line)

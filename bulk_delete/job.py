@@ -26,6 +26,7 @@ from bulk_delete import verify as verifying
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
 from bulk_delete.config import Settings
 from bulk_delete.connection import Connect, Connection, connect
+from bulk_delete.digests import NAME as DIGESTS
 from bulk_delete.digests import Chain, InputFile
 from bulk_delete.errors import BulkDeleteError, ExitCode, UsageError
 from bulk_delete.interrupts import Interrupts
@@ -160,7 +161,7 @@ async def _reconcile_shards(settings: Settings, members: list[Path], view: View,
 
         def seal_parent() -> None:
             for checkpoint in checkpoints:  # ties each shard's record to this one
-                chain.prefix(checkpoint.directory / "digests.jsonl", "shard digests")
+                chain.prefix(checkpoint.directory / DIGESTS, "shard digests")
             view.sealed(parent, chain.head)
 
         return await _logged(checkpoints, "reconcile", step, interrupts, view,
