@@ -222,24 +222,39 @@ async def _logged(checkpoints: list[Checkpoint], command: str,
     for checkpoint in checkpoints:
         checkpoint.log_run(event="start", command=command)
     code: int = ExitCode.INTERNAL
+    ended = False
     try:
-        code = await step()
-    except asyncio.CancelledError:
-        if interrupts.received is None:
-            raise
-        code = interrupts.exit_code()
-        get_logger().warning("bulk_delete.interrupted",
-                             signal=signal.Signals(interrupts.received).name)
+        try:
+            code = await step()
+        except asyncio.CancelledError:
+            if interrupts.received is None:
+                raise
+            code = interrupts.exit_code()
+            get_logger().warning("bulk_delete.interrupted",
+                                 signal=signal.Signals(interrupts.received).name)
+        ended = True
     except BulkDeleteError as exc:
         code = exc.exit_code
         raise
     finally:
+        _end(checkpoints, command, code, view, after, failing=not ended)
+    return ExitCode(code)
+
+
+def _end(checkpoints: list[Checkpoint], command: str, code: int, view: View,
+         after: Callable[[], None] | None, *, failing: bool) -> None:
+    """The end lines and the seals. When the run is already failing (a full disk, say), a
+    seal that fails too is a warning: the first error is the one to tell."""
+    try:
         for checkpoint in checkpoints:
             checkpoint.log_run(event="end", command=command, exit_code=int(code))
             view.sealed(checkpoint.directory, checkpoint.seal())
         if after is not None:
             after()
-    return ExitCode(code)
+    except BulkDeleteError as exc:
+        if not failing:
+            raise
+        get_logger().warning("bulk_delete.not_sealed", reason=str(exc))
 
 
 @contextlib.asynccontextmanager
