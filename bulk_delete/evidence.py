@@ -165,7 +165,7 @@ class Workspace:
         page = job.report.with_name("report.html")
         directories = [member.directory for member in self.members]
         write_page(page, PageData(rows=rows, summary=summary, runs=_runs(directories),
-                                  running=os.getpid(), inputs=_inputs(directories),
+                                  writer=os.getpid(), inputs=_inputs(directories),
                                   tool_version=__version__, generated_at=_time(job.now),
                                   kind=job.kind, api_host=job.api_host,
                                   deadline_hours=job.deadline_hours))

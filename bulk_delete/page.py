@@ -60,7 +60,7 @@ class PageData:
     #: The lines of runs.jsonl, oldest first.
     runs: list[dict[str, Any]]
     #: The process writing the page: its run has no end line yet.
-    running: int | None = None
+    writer: int | None = None
     inputs: list[InputFile]
     tool_version: str
     #: ISO-8601 UTC.
@@ -162,7 +162,7 @@ def render(data: PageData) -> str:
         _HEAD.format(csp=CSP, title=_e(f"bulk-delete report: {data.kind} IDs at "
                                          f"{data.api_host}")),
         _header(data), _counts(data.summary), _figures(data.summary["figures"]),
-        _distribution(data), _attention(data), _runs(data.runs, data.running),
+        _distribution(data), _attention(data), _runs(data.runs, data.writer),
         _inputs(data.inputs),
         _CHECK, "</body></html>\n",
     ])
@@ -262,8 +262,8 @@ def _attention(data: PageData) -> str:
     return "\n".join(parts)
 
 
-def _runs(runs: list[dict[str, Any]], running: int | None) -> str:
-    table = run_history(runs, running)
+def _runs(runs: list[dict[str, Any]], writer: int | None) -> str:
+    table = run_history(runs, writer)
     shown = table[-LAST_RUNS:]
     scope = (f"<p>The latest {len(shown)} of {len(table)} runs; runs.jsonl holds them all.</p>"
              if len(shown) < len(table) else "")
