@@ -73,7 +73,8 @@ def generate(directory: Path, rows: int, done: int, style: str) -> tuple[Path, P
 
 def plan_with_tool(csv_path: Path, done_path: Path) -> int:
     done = journal.read(done_path, final_only=True, columns=["id"])["id"]
-    return len(make_plan(*read_ids([csv_path], kind="user"), done).to_send)
+    read = read_ids([csv_path], kind="user")
+    return len(make_plan(read.ids, read.files, done).to_send)
 
 
 def plan_with_polars(csv_path: Path, done_path: Path) -> int:

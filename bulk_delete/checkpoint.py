@@ -3,8 +3,10 @@
     manifest.json   kind, API host, tool version, creation time, the form of the key
                     June accepted (once a read has shown it)
     journal.tsv     one line per ID outcome (journal.py), the source of truth
-    plans/          the IDs each run read, for the report's pending and invalid rows
+    plans/          the IDs each run read, with file and line, for the report and ``lookup``
+    history/        what each reconcile saw at June (history.py)
     runs.jsonl      a line when each run starts and ends, for ``status``
+    digests.jsonl   digests of every file read or written, hash-chained (digests.py)
     lock            held with flock(2) while a process works here
 
 Every file is created readable by the owner only: IDs are personal data.
@@ -25,8 +27,15 @@ import polars as pl
 
 from bulk_delete import __version__
 from bulk_delete.config import AuthForm, Kind
+from bulk_delete.digests import Chain
 from bulk_delete.errors import CheckpointError
 from bulk_delete.journal import NAME, Journal, utc_now
+
+#: Where each run's plan is kept, and the history's files.
+PLANS, HISTORY = "plans", "history"
+#: A plan's columns as read back (plan.Plan.for_report writes them).
+PLAN_SCHEMA = {"id": pl.String, "outcome": pl.String, "error": pl.String, "file": pl.String,
+               "line": pl.UInt32}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,15 +56,19 @@ class Manifest:
 class Checkpoint:
     """An open, locked checkpoint directory."""
 
-    def __init__(self, directory: Path, manifest: Manifest, lock_fd: int) -> None:
+    def __init__(self, directory: Path, manifest: Manifest, lock_fd: int,
+                 command: str = "") -> None:
         self.directory = directory
         self.manifest = manifest
         self._lock_fd = lock_fd
+        #: The command working here, as the digest record names it.
+        self.command = command
         self._journal: Journal | None = None
+        self._digests: Chain | None = None
 
     @classmethod
     def open(cls, directory: Path, *, kind: Kind | None, api_host: str | None,
-             create: bool) -> Checkpoint:
+             create: bool, command: str = "") -> Checkpoint:
         """Lock the directory and check its manifest; ``None`` takes the manifest's value."""
         if create:
             try:
@@ -72,7 +85,7 @@ class Checkpoint:
         except BaseException:
             os.close(lock_fd)
             raise
-        return cls(directory, manifest, lock_fd)
+        return cls(directory, manifest, lock_fd, command)
 
     @property
     def journal_path(self) -> Path:
@@ -96,16 +109,35 @@ class Checkpoint:
         self.manifest = replace(self.manifest, doctor={"at": utc_now(), **findings})
         _write_manifest(self.directory, self.manifest)
 
+    def digests(self) -> Chain:
+        """The digest record, open for appending."""
+        if self._digests is None:
+            self._digests = Chain.open(self.directory, self.command)
+        return self._digests
+
     def save_plan(self, frame: pl.DataFrame) -> None:
-        """Keep the IDs a run read (to send and invalid) for the report, atomically."""
-        plans = self.directory / "plans"
-        name = f"{utc_now().replace(':', '')}-{os.getpid()}.parquet"
-        write_private(plans / name, frame.write_parquet)
+        """Keep the IDs a run read (to send and invalid) for the report, atomically, and
+        record its digest."""
+        path = self.directory / PLANS / f"{utc_now().replace(':', '')}-{os.getpid()}.parquet"
+        write_private(path, frame.write_parquet)
+        self.digests().whole(path, "plan")
 
     def plans(self) -> pl.LazyFrame | None:
         """Every plan saved so far, or None when there is none."""
-        files = sorted((self.directory / "plans").glob("*.parquet"))
-        return pl.scan_parquet(files) if files else None
+        return plans(self.directory)
+
+    def seal(self) -> str:
+        """Record the journal and runs.jsonl as they stand, and any plan or history file not
+        yet recorded (one written just before a crash); return the record's head."""
+        chain = self.digests()
+        for sub, role in ((PLANS, "plan"), (HISTORY, "history")):
+            for path in sorted((self.directory / sub).glob("*.parquet")):
+                if not chain.recorded(path):
+                    chain.whole(path, role)
+        for name, role in ((NAME, "journal"), ("runs.jsonl", "runs")):
+            if (self.directory / name).exists():
+                chain.prefix(self.directory / name, role)
+        return chain.head
 
     def log_run(self, **event: Any) -> None:
         """Append one line to runs.jsonl (what ``status`` shows as the last run)."""
@@ -123,6 +155,8 @@ class Checkpoint:
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
+        if self._digests is not None:
+            self._digests.close()
         os.close(self._lock_fd)
 
     def __enter__(self) -> Checkpoint:
@@ -137,6 +171,20 @@ def read_manifest(directory: Path) -> Manifest | None:
     if not (directory / "manifest.json").exists():
         return None
     return _manifest(directory, None, None, create=False)
+
+
+def plans(directory: Path, *, named: bool = False) -> pl.LazyFrame | None:
+    """Every plan saved in a checkpoint directory, or None when there is none; ``named``
+    adds the plan's own path as ``plan``.
+
+    Plans written before they kept the file and line of every ID read them as null.
+    """
+    files = sorted((directory / PLANS).glob("*.parquet"))
+    if not files:
+        return None
+    return pl.scan_parquet(files, schema=PLAN_SCHEMA, missing_columns="insert",
+                           cast_options=pl.ScanCastOptions(categorical_to_string="allow"),
+                           include_file_paths="plan" if named else None)
 
 
 def last_runs(directory: Path) -> list[dict[str, Any]]:

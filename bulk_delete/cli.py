@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import click
@@ -135,6 +136,49 @@ def doctor(ctx: click.Context, /, **params: Any) -> ExitCode:
     settings = _settings(ctx, params)
     source = _source(params) if params["paths"] else None
     return _run(lambda: job.doctor(settings, source, _view(), ids=params["ids"]))
+
+
+@cli.command()
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also check this report (or summary, or page) against every one the "
+                   "checkpoint recorded, wherever the file is now.")
+@click.option("--head", metavar="SHA256",
+              help="A head printed by an earlier run and kept elsewhere: it must be on the "
+                   "digest record (a record rewritten whole would lose it).")
+@common
+@click.pass_context
+def verify(ctx: click.Context, /, **params: Any) -> ExitCode:
+    """Check the checkpoint and its report against their recorded digests, offline.
+
+    Names every file that changed, was truncated or was edited since it was recorded
+    (exit 4); exits 0 when every file matches. An input file deleted after it was read is
+    named, but is not a failure. No key, no network, no lock.
+
+    Example:
+
+        bulk-delete verify --checkpoint-dir /data/users --head 3f2a9c...
+    """
+    return job.verify(_settings(ctx, params), _view(), report=params["report"],
+                      head=params["head"])
+
+
+@cli.command()
+@click.argument("ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+@common
+@click.pass_context
+def lookup(ctx: click.Context, /, **params: Any) -> ExitCode:
+    """One ID's story, offline: input file and line, every answer, each state June listed.
+
+    Answers one person or one auditor question without opening a report of millions of
+    rows. No key, no network, no lock.
+
+    Example:
+
+        bulk-delete lookup usr_5b6762b34f --checkpoint-dir /data/users --json
+    """
+    return job.lookup(_settings(ctx, params), params["ids"], _view(),
+                      as_json=params["as_json"])
 
 
 cli.add_command(sandbox)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import glob
+import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ import polars as pl
 from bulk_delete import csv_files
 from bulk_delete.columns import Layout, Unreadable, pick_column
 from bulk_delete.config import Kind
+from bulk_delete.digests import InputFile, fingerprint
 from bulk_delete.errors import InputError
 
 #: Floats are exact integers up to here; beyond it, neighbouring IDs share one float.
@@ -52,6 +54,8 @@ class InputIds(NamedTuple):
     ids: pl.DataFrame
     #: The files read, globs expanded, each file once, in the order given.
     files: tuple[Path, ...]
+    #: Size and SHA-256 of each file's bytes as they were read, in the same order.
+    receipts: tuple[InputFile, ...]
 
 
 def read_ids(
@@ -69,8 +73,9 @@ def read_ids(
     """
     files = _resolve(inputs)
     layout = Layout(kind, column, has_header)
-    frames = [_read_file(path, layout, index) for index, path in enumerate(files)]
-    return InputIds(pl.concat(frames), files)
+    read = [_read_file(path, layout, index) for index, path in enumerate(files)]
+    return InputIds(pl.concat([frame for frame, _ in read]), files,
+                    tuple(receipt for _, receipt in read))
 
 
 def _resolve(inputs: Sequence[str | Path]) -> tuple[Path, ...]:
@@ -99,10 +104,16 @@ def _expand(item: str) -> list[Path]:
     return files
 
 
-def _read_file(path: Path, layout: Layout, index: int) -> pl.DataFrame:
-    """One file's rows of :class:`InputIds`; any failure is an InputError naming the file."""
+def _read_file(path: Path, layout: Layout, index: int) -> tuple[pl.DataFrame, InputFile]:
+    """One file's rows of :class:`InputIds` and its digest; any failure is an InputError.
+
+    The file is read, then hashed; if it is not the same file as before the read (size,
+    time or inode changed), the digest would not describe the IDs read: an error too.
+    """
     try:
-        return _validate(_scan(path, layout), index)
+        before = os.stat(path)
+        frame = _validate(_scan(path, layout), index)
+        return frame, fingerprint(path, before)
     except Unreadable as exc:
         reason = str(exc)
     except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error) as exc:

@@ -11,20 +11,24 @@ import asyncio
 import contextlib
 import functools
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
-from bulk_delete import api, config, inputs, journal, plan, shards
+from bulk_delete import api, config, evidence, inputs, journal, plan, shards
 from bulk_delete import doctor as doctoring
+from bulk_delete import lookup as looking
 from bulk_delete import reconcile as joining
 from bulk_delete import report as reports
+from bulk_delete import verify as verifying
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
 from bulk_delete.config import Settings
 from bulk_delete.connection import Connect, Connection, connect
+from bulk_delete.digests import NAME as DIGESTS
+from bulk_delete.digests import Chain, InputFile
 from bulk_delete.errors import BulkDeleteError, ExitCode, UsageError
 from bulk_delete.interrupts import Interrupts
 from bulk_delete.listing import Listing
@@ -34,7 +38,8 @@ from bulk_delete.present import Status, View
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.submit import Submitter, skip_listed
 
-__all__ = ["Checking", "Source", "doctor", "dry_run", "reconcile", "run", "status", "submit"]
+__all__ = ["Checking", "Source", "doctor", "dry_run", "lookup", "reconcile", "run", "status",
+           "submit", "verify"]
 
 #: How many planned requests a dry run shows.
 DRY_RUN_SHOWN = 5
@@ -50,7 +55,8 @@ class Checking:
     deadline_hours: float = 72.0
     #: Exit 0 rather than 3 while June is still working (schedulers read non-zero as failure).
     pending_ok: bool = False
-    #: Read June's whole listing, even once every ID looked for has been found.
+    #: Read June's whole listing for every sent ID, also those the history knows finished,
+    #: even once every ID looked for has been found.
     full: bool = False
 
 
@@ -69,7 +75,7 @@ def dry_run(settings: Settings, source: Source, view: View) -> ExitCode:
     if manifest is not None and manifest.kind != settings.kind:
         raise UsageError(f"{settings.checkpoint_dir} belongs to a {manifest.kind} job, "
                          f"not {settings.kind}")
-    to_send = _plan(settings, source, settings.checkpoint_dir / journal.NAME, view).to_send
+    to_send = _plan(settings, source, settings.checkpoint_dir / journal.NAME, view)[0].to_send
     url = api.deletion_url(settings.api_url, settings.kind)
     shown = [(url, api.deletion_body(settings.kind, subject))
              for subject in to_send.head(DRY_RUN_SHOWN)]
@@ -87,7 +93,7 @@ async def submit(settings: Settings, source: Source, view: View, *, skip_existin
             return await _submit_step(conn, checkpoint, to_send, interrupts, view,
                                       skip_existing=skip_existing)
 
-    return await _in_checkpoint(settings, "submit", step, create=True)
+    return await _in_checkpoint(settings, "submit", step, view, create=True)
 
 
 async def run(settings: Settings, source: Source, view: View, *, skip_existing: bool,
@@ -103,25 +109,68 @@ async def run(settings: Settings, source: Source, view: View, *, skip_existing: 
                                       skip_existing=skip_existing)
             if code not in (ExitCode.OK, ExitCode.ATTENTION):
                 return code
-            return await _reconcile_step(conn, checkpoint, checking, view)
+            return await _reconcile_step(conn, [checkpoint], checkpoint.digests(), checking,
+                                         view)
 
-    return await _in_checkpoint(settings, "run", step, create=True)
+    return await _in_checkpoint(settings, "run", step, view, create=True)
 
 
 async def reconcile(settings: Settings, view: View, *, checking: Checking,
                     connect: Connect = connect) -> ExitCode:
-    """Page June's listing and write the report for everything the checkpoint holds."""
+    """Page June's listing and write the report for everything the checkpoint holds.
+
+    On a directory of shards (``shard-K-of-N/``) it reads the listing once for all of them
+    and writes one report there; each shard keeps its own history.
+    """
     if checking.report is not None:
         reports.check_path(checking.report)
+    members = shards.directories(settings.checkpoint_dir)
+    if members:
+        return await _reconcile_shards(settings, members, view, checking, connect)
 
     async def step(checkpoint: Checkpoint, _interrupts: Interrupts) -> ExitCode:
         held = checkpoint.manifest
         effective = config.for_job(settings, kind=held.kind, api_host=held.api_host,
                                    directory=checkpoint.directory)
         async with _connected(connect, effective, checkpoint, view) as conn:
-            return await _reconcile_step(conn, checkpoint, checking, view)
+            return await _reconcile_step(conn, [checkpoint], checkpoint.digests(), checking,
+                                         view)
 
-    return await _in_checkpoint(settings, "reconcile", step, create=False)
+    return await _in_checkpoint(settings, "reconcile", step, view, create=False)
+
+
+async def _reconcile_shards(settings: Settings, members: list[Path], view: View,
+                            checking: Checking, connect: Connect) -> ExitCode:
+    """One reconcile over every shard of a job: one listing read, one report in the parent."""
+    if settings.sandbox:
+        raise UsageError("--sandbox reconciles one checkpoint at a time: add --shard K/N")
+    settings.require_key()
+    kind, api_host = config.claims(settings, create=False)
+    parent = settings.checkpoint_dir
+    with Interrupts() as interrupts, contextlib.ExitStack() as stack:
+        checkpoints = [stack.enter_context(Checkpoint.open(
+            directory, kind=kind, api_host=api_host, create=False, command="reconcile"))
+            for directory in members]
+        held = checkpoints[0].manifest
+        for other in checkpoints[1:]:  # the first one's kind and host bind the others
+            if (other.manifest.kind, other.manifest.api_host) != (held.kind, held.api_host):
+                raise UsageError(f"{other.directory} belongs to another job than "
+                                 f"{checkpoints[0].directory} (kind or API host differ)")
+        effective = config.for_job(settings, kind=held.kind, api_host=held.api_host,
+                                   directory=parent)
+        chain = stack.enter_context(contextlib.closing(Chain.open(parent, "reconcile")))
+
+        async def step() -> ExitCode:
+            async with _connected(connect, effective, checkpoints[0], view) as conn:
+                return await _reconcile_step(conn, checkpoints, chain, checking, view)
+
+        def seal_parent() -> None:
+            for checkpoint in checkpoints:  # ties each shard's record to this one
+                chain.prefix(checkpoint.directory / DIGESTS, "shard digests")
+            view.sealed(parent, chain.head)
+
+        return await _logged(checkpoints, "reconcile", step, interrupts, view,
+                             after=seal_parent)
 
 
 async def doctor(settings: Settings, source: Source | None, view: View, *, ids: int | None,
@@ -135,7 +184,7 @@ async def doctor(settings: Settings, source: Source | None, view: View, *, ids: 
     async def step(checkpoint: Checkpoint, _interrupts: Interrupts) -> ExitCode:
         count = ids
         if count is None and source is not None:
-            count = len(_plan(settings, source, checkpoint.journal_path, view).to_send)
+            count = len(_plan(settings, source, checkpoint.journal_path, view)[0].to_send)
         async with _connected(connect, settings, checkpoint, view) as conn:
             diagnosis = await doctoring.examine(conn, ids=DOCTOR_IDS if count is None else count)
         if "auth_style" in diagnosis.record and diagnosis.record["auth_style"] is not None:
@@ -144,7 +193,7 @@ async def doctor(settings: Settings, source: Source | None, view: View, *, ids: 
         view.doctor(diagnosis.rows)
         return diagnosis.exit_code
 
-    return await _in_checkpoint(settings, "doctor", step, create=True)
+    return await _in_checkpoint(settings, "doctor", step, view, create=True)
 
 
 def status(settings: Settings) -> Status:
@@ -163,32 +212,77 @@ def status(settings: Settings) -> Status:
                   last_start=starts[-1] if starts else None, last_end=ends[-1] if ends else None)
 
 
+def verify(settings: Settings, view: View, *, report: Path | None,
+           head: str | None) -> ExitCode:
+    """Check the checkpoint and its report against the digest record, offline: 4 on any
+    change, truncation or edit, else 0."""
+    checked = verifying.verify(settings.checkpoint_dir, report=report, head=head)
+    view.verified(checked)
+    failed = any(finding.failed for each in checked for finding in each.findings)
+    return ExitCode.ATTENTION if failed else ExitCode.OK
+
+
+def lookup(settings: Settings, ids: Sequence[str], view: View, *, as_json: bool) -> ExitCode:
+    """Each ID's story, offline, without the lock."""
+    view.looked_up(looking.lookup(settings.checkpoint_dir, ids), as_json=as_json)
+    return ExitCode.OK
+
+
 async def _in_checkpoint(settings: Settings, command: str,
-                         step: Callable[[Checkpoint, Interrupts], Awaitable[ExitCode]], *,
-                         create: bool) -> ExitCode:
+                         step: Callable[[Checkpoint, Interrupts], Awaitable[ExitCode]],
+                         view: View, *, create: bool) -> ExitCode:
     """Run ``step`` on the locked checkpoint, under signal handlers, logged in runs.jsonl."""
     if not settings.sandbox:
         settings.require_key()  # before minutes of reading millions of IDs
     kind, api_host = config.claims(settings, create=create)
     with Interrupts() as interrupts, Checkpoint.open(
-        settings.checkpoint_dir, kind=kind, api_host=api_host, create=create,
+        settings.checkpoint_dir, kind=kind, api_host=api_host, create=create, command=command,
     ) as checkpoint:
+        return await _logged([checkpoint], command, lambda: step(checkpoint, interrupts),
+                             interrupts, view)
+
+
+async def _logged(checkpoints: list[Checkpoint], command: str,
+                  step: Callable[[], Awaitable[ExitCode]], interrupts: Interrupts, view: View,
+                  *, after: Callable[[], None] | None = None) -> ExitCode:
+    """Run ``step`` between a start and an end line in each runs.jsonl, then seal each digest
+    record (the journal as it stands, whatever the ending) and show its head."""
+    for checkpoint in checkpoints:
         checkpoint.log_run(event="start", command=command)
-        code: int = ExitCode.INTERNAL
+    code: int = ExitCode.INTERNAL
+    ended = False
+    try:
         try:
-            code = await step(checkpoint, interrupts)
+            code = await step()
         except asyncio.CancelledError:
             if interrupts.received is None:
                 raise
             code = interrupts.exit_code()
             get_logger().warning("bulk_delete.interrupted",
                                  signal=signal.Signals(interrupts.received).name)
-        except BulkDeleteError as exc:
-            code = exc.exit_code
-            raise
-        finally:
+        ended = True
+    except BulkDeleteError as exc:
+        code = exc.exit_code
+        raise
+    finally:
+        _end(checkpoints, command, code, view, after, failing=not ended)
+    return ExitCode(code)
+
+
+def _end(checkpoints: list[Checkpoint], command: str, code: int, view: View,
+         after: Callable[[], None] | None, *, failing: bool) -> None:
+    """The end lines and the seals. When the run is already failing (a full disk, say), a
+    seal that fails too is a warning: the first error is the one to tell."""
+    try:
+        for checkpoint in checkpoints:
             checkpoint.log_run(event="end", command=command, exit_code=int(code))
-        return ExitCode(code)
+            view.sealed(checkpoint.directory, checkpoint.seal())
+        if after is not None:
+            after()
+    except BulkDeleteError as exc:
+        if not failing:
+            raise
+        get_logger().warning("bulk_delete.not_sealed", reason=str(exc))
 
 
 @contextlib.asynccontextmanager
@@ -201,26 +295,32 @@ async def _connected(connect: Connect, settings: Settings, checkpoint: Checkpoin
         yield conn
 
 
-def _plan(settings: Settings, source: Source, journal_path: Path, view: View) -> plan.Plan:
+def _plan(settings: Settings, source: Source, journal_path: Path,
+          view: View) -> tuple[plan.Plan, tuple[InputFile, ...]]:
+    """The plan, shown, and the digest of each input file as it was read."""
     done = journal.read(journal_path, final_only=True, columns=["id"])["id"]
-    frame, files = inputs.read_ids(source.paths, kind=settings.kind, column=source.column,
-                                   has_header=source.has_header)
-    the_plan = plan.make_plan(frame, files, done)
+    read = inputs.read_ids(source.paths, kind=settings.kind, column=source.column,
+                           has_header=source.has_header)
+    the_plan = plan.make_plan(read.ids, read.files, done)
     view.plan(the_plan)
     if settings.shard is None:
-        return the_plan
+        return the_plan, read.receipts
     index, count = settings.shard
-    mine = the_plan.to_send.filter(shards.in_shard(the_plan.to_send, index, count))
+    mask = shards.in_shard(the_plan.to_send, index, count)
+    mine = the_plan.to_send.filter(mask)
     view.shard(index, count, len(mine), len(the_plan.to_send), settings.rate)
     # Shard 1 alone reports the invalid rows.
     invalid = the_plan.invalid_rows if index == 1 else the_plan.invalid_rows.clear()
-    return replace(the_plan, to_send=mine, invalid_rows=invalid)
+    return replace(the_plan, to_send=mine, invalid_rows=invalid,
+                   sources=the_plan.sources.filter(mask)), read.receipts
 
 
 def _planned(settings: Settings, source: Source, checkpoint: Checkpoint,
              view: View) -> pl.Series:
-    """The IDs to send, after the plan is shown and kept for the report."""
-    the_plan = _plan(settings, source, checkpoint.journal_path, view)
+    """The IDs to send, after the plan is shown and kept, with each input file's digest."""
+    the_plan, receipts = _plan(settings, source, checkpoint.journal_path, view)
+    for receipt in receipts:
+        checkpoint.digests().input(receipt)
     checkpoint.save_plan(the_plan.for_report())
     return the_plan.to_send
 
@@ -268,20 +368,33 @@ async def _submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Ser
     return submitter.exit_code(settings.auth_style)
 
 
-async def _reconcile_step(conn: Connection, checkpoint: Checkpoint, checking: Checking,
-                          view: View) -> ExitCode:
-    records = journal.read(checkpoint.journal_path)
-    sent = records.filter(pl.col("outcome").is_in(journal.REQUESTED))["id"]
-    listed = await read_with_auth(conn, checkpoint,
-                                  lambda: _listed(conn, view, sent, full=checking.full))
-    rows = joining.report_rows(records, checkpoint.plans(), listed, kind=conn.settings.kind,
-                               now=datetime.now(UTC), deadline_hours=checking.deadline_hours)
-    summary = joining.summarize(rows)
-    path = checking.report or checkpoint.directory / "report.csv"
-    reports.write(rows, path)
-    reports.write_summary(summary, path.with_name("summary.json"))
-    view.reconciled(summary, path)
-    return joining.exit_code(summary, pending_ok=checking.pending_ok)
+async def _reconcile_step(conn: Connection, checkpoints: list[Checkpoint], chain: Chain,
+                          checking: Checking, view: View) -> ExitCode:
+    """Read June's listing for the sent IDs not yet known finished, then write the evidence:
+    each checkpoint's history, and one report, summary and page, all recorded in ``chain``."""
+    for checkpoint in checkpoints:
+        checkpoint.journal()  # cuts a torn last line
+    report = checking.report or chain.directory / "report.csv"
+    # Every journal line is checked here, before an hour of paging, not after.
+    with evidence.Workspace(chain.directory, [c.directory for c in checkpoints]) as work:
+        wanted = work.wanted(full=checking.full)
+        # Only these IDs' records are kept from the listing (1/N of it for a shard).
+        listed = await read_with_auth(conn, checkpoints[0], functools.partial(
+            _listed, conn, view, wanted, full=checking.full))
+        work.keep(listed)
+        del wanted, listed
+        job = evidence.Job(kind=conn.settings.kind, api_host=checkpoints[0].manifest.api_host,
+                           report=report, now=datetime.now(UTC),
+                           deadline_hours=checking.deadline_hours)
+        written = work.write(job)
+    for checkpoint in checkpoints:
+        if checkpoint.directory in written.history:
+            checkpoint.digests().whole(written.history[checkpoint.directory], "history")
+    for path, role in ((written.report, "report"), (written.summary_path, "summary"),
+                       (written.page, "page")):
+        chain.whole(path, role)
+    view.reconciled(written.summary, report)
+    return joining.exit_code(written.summary, pending_ok=checking.pending_ok)
 
 
 def _chunks(ids: pl.Series, size: int = 10_000) -> Iterator[str]:

@@ -115,7 +115,8 @@ class Journal:
         self._log.close()
 
 
-def _scan(path: Path) -> pl.LazyFrame:
+def scan(path: Path) -> pl.LazyFrame:
+    """The journal's lines as text, unchecked (:func:`check` or :func:`read` check them)."""
     return pl.scan_csv(path, separator="\t", quote_char=None, has_header=True,
                        schema=dict.fromkeys(COLUMNS, pl.String))
 
@@ -151,7 +152,7 @@ def read(path: Path, *, final_only: bool = False,
                               "journal, or it was damaged")
     try:
         # The last column is always read: a line with a field too many fails there.
-        records = _scan(path).select(*{*columns, "outcome", COLUMNS[-1]},
+        records = scan(path).select(*{*columns, "outcome", COLUMNS[-1]},
                                      _valid=_VALID).collect()
     except pl.exceptions.PolarsError:
         raise CheckpointError(_first_bad_line(path)) from None
@@ -163,6 +164,26 @@ def read(path: Path, *, final_only: bool = False,
     if final_only:
         records = records.filter(pl.col("outcome").is_in(FINAL))
     return records.select(columns)
+
+
+def spill(path: Path, to: Path) -> None:
+    """Copy the journal into a Parquet file, checking every line on the way, in a stream.
+
+    For a reader that then takes a range of IDs at a time. A bad line is a CheckpointError
+    naming it, as in :func:`read`. The caller has cut a torn tail (Journal.open).
+    """
+    with path.open("rb") as f:
+        if f.readline() != HEADER.encode():
+            raise CheckpointError(f"journal {path} has no journal header; it is not a "
+                                  "bulk-delete journal, or it was damaged")
+    try:
+        scan(path).with_row_index("line", offset=2).with_columns(_valid=_VALID).sink_parquet(
+            to, compression="lz4")
+    except pl.exceptions.PolarsError:
+        raise CheckpointError(_first_bad_line(path)) from None
+    bad = pl.scan_parquet(to).filter(~pl.col("_valid")).select("line").head(1).collect()
+    if bad.height:
+        raise CheckpointError(_corrupt(path, int(bad["line"][0])))
 
 
 def _ends_with_newline(f: BinaryIO) -> bool:

@@ -104,5 +104,6 @@ reporting = stack(
                  show_default=True,
                  help="Requests not finished this long after submission are overdue."),
     click.option("--full", is_flag=True,
-                 help="Read June's whole listing, even once every ID looked for is found."),
+                 help="Read June's whole listing for every sent ID, also those the state history "
+                      "knows finished, even once every ID looked for is found."),
 )

@@ -26,6 +26,7 @@ import polars as pl
 
 from bulk_delete.checkpoint import write_private
 from bulk_delete.config import Kind
+from bulk_delete.digests import InputFile
 from bulk_delete.errors import ExitCode
 from bulk_delete.journal import REQUESTED
 
@@ -46,31 +47,20 @@ LABELS = {"id": "ID", "outcome": "Outcome", "http_status": "HTTP status", "error
 WRAP = frozenset({"ID", "Error", "File", "SHA-256"})
 
 
-@dataclass(frozen=True, kw_only=True)
-class InputFile:
-    """One ID file as it was read; its SHA-256 shows whether it changed since."""
-
-    #: The path as it was given.
-    path: str
-    #: SHA-256 of the file's bytes, lowercase hex.
-    sha256: str
-    #: Size in bytes.
-    size: int
-    #: When it was read, ISO-8601 UTC.
-    read_at: str
-
-
 # eq=False: a DataFrame has no truth value, so field-wise equality means nothing here.
 @dataclass(frozen=True, kw_only=True, eq=False)
 class PageData:
     """What the page shows; render() derives only the histogram and the first rows."""
 
-    #: The report rows, one per ID, with the columns of SPEC §7.
-    rows: pl.DataFrame
+    #: The report rows, one per ID, with the columns of SPEC §7 (lazy: only the first rows
+    #: of each list and the hours to finish are read).
+    rows: pl.DataFrame | pl.LazyFrame
     #: The content of summary.json: outcome, server_state, attention, figures.
     summary: dict[str, Any]
     #: The lines of runs.jsonl, oldest first.
     runs: list[dict[str, Any]]
+    #: The process writing the page: its run has no end line yet.
+    writer: int | None = None
     inputs: list[InputFile]
     tool_version: str
     #: ISO-8601 UTC.
@@ -132,17 +122,19 @@ def histogram(hours: pl.Series, deadline_hours: float) -> list[Bin]:
             for i in range(last + 1)]
 
 
-def first_rows(rows: pl.DataFrame, attention: Attention) -> pl.DataFrame:
+def first_rows(rows: pl.DataFrame | pl.LazyFrame, attention: Attention) -> pl.DataFrame:
     """The first FIRST_ROWS rows of one list, in report order, with its columns only."""
     return (rows.lazy().filter(attention.where).select(attention.columns)
             .head(FIRST_ROWS).collect())
 
 
-def run_history(runs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def run_history(runs: list[dict[str, Any]],
+                writer: int | None = None) -> list[tuple[Any, ...]]:
     """One row per run (command, started, ended, exit code, pid): a start joined to its end.
 
-    A run with no end line was killed or is still running; an end with no start line
-    (a damaged line) still shows how its run ended.
+    A run with no end line was killed or is still running (``writer``, the process that
+    writes the page, has not recorded its end yet); an end with no start line (a damaged
+    line) still shows how its run ended.
     """
     table: list[dict[str, Any]] = []
     running: dict[Any, dict[str, Any]] = {}
@@ -158,6 +150,9 @@ def run_history(runs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             running[pid]["started"] = line.get("at")
         else:
             running.pop(pid).update(ended=line.get("at"), exit=_exit(line.get("exit_code")))
+    for row in table:
+        if writer is not None and row["pid"] == writer and row["exit"] is None:
+            row["ended"] = "running: it wrote this page"
     return [(r["command"], r["started"], r["ended"], r["exit"], r["pid"]) for r in table]
 
 
@@ -167,7 +162,8 @@ def render(data: PageData) -> str:
         _HEAD.format(csp=CSP, title=_e(f"bulk-delete report: {data.kind} IDs at "
                                          f"{data.api_host}")),
         _header(data), _counts(data.summary), _figures(data.summary["figures"]),
-        _distribution(data), _attention(data), _runs(data.runs), _inputs(data.inputs),
+        _distribution(data), _attention(data), _runs(data.runs, data.writer),
+        _inputs(data.inputs),
         _CHECK, "</body></html>\n",
     ])
 
@@ -204,7 +200,8 @@ def _figures(figures: dict[str, Any]) -> str:
 
 
 def _distribution(data: PageData) -> str:
-    bins = histogram(data.rows["hours_to_finish"], data.deadline_hours)
+    hours = data.rows.lazy().select("hours_to_finish").collect().to_series()
+    bins = histogram(hours, data.deadline_hours)
     done = sum(b.count for b in bins)
     if not done:
         return "<h2>Hours from submission to finished</h2>\n<p>No request has finished yet.</p>"
@@ -265,8 +262,8 @@ def _attention(data: PageData) -> str:
     return "\n".join(parts)
 
 
-def _runs(runs: list[dict[str, Any]]) -> str:
-    table = run_history(runs)
+def _runs(runs: list[dict[str, Any]], writer: int | None) -> str:
+    table = run_history(runs, writer)
     shown = table[-LAST_RUNS:]
     scope = (f"<p>The latest {len(shown)} of {len(table)} runs; runs.jsonl holds them all.</p>"
              if len(shown) < len(table) else "")
@@ -340,8 +337,14 @@ code {{ font-family: ui-monospace, monospace; }}
 </style></head><body>"""
 
 _CHECK = """<h2>How to check these files</h2>
-<p>The checkpoint directory records the SHA-256 of every input file when it was read, and at
-the end of every run a digest of the journal, the report and the summary. <code>bulk-delete
-verify</code> checks them all and names any file that changed, was truncated or was edited
-(exit code 4; 0 when everything matches). An input file can also be checked by hand:
+<p>The checkpoint directory keeps, in <code>digests.jsonl</code>, the SHA-256 of every input
+file when it was read, of every plan and state-history file when it was written, of the
+report, the summary and this page, and at the end of every run the SHA-256 of the journal
+and of <code>runs.jsonl</code> as they stood. Each record holds the SHA-256 of the one before,
+and every run prints the last one (the head): kept elsewhere, it shows that the record itself
+was not rewritten. <code>bulk-delete verify</code> checks them all and names any file that
+changed, was truncated or was edited (exit code 4; 0 when everything matches; an input file
+deleted after processing is named but is not a failure). <code>bulk-delete lookup ID</code>
+shows one ID's whole story: the file and line it came from, every answer from June, and
+each state June listed and when. An input file can also be checked by hand:
 <code>sha256sum FILE</code> prints the hash shown above.</p>"""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
@@ -24,9 +25,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bulk_delete.logs import get_logger
+from bulk_delete.lookup import Story
 from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.ratelimit import Limit
+from bulk_delete.verify import Checked
 
 #: Seconds between progress log lines in JSON mode.
 LOG_EVERY = 5.0
@@ -119,7 +122,7 @@ class View:
                   f"{tally.failed:,} of {tally.total:,} in {tally.elapsed():.1f} s "
                   f"({tally.requests:,} requests, {tally.throttled:,} throttled{said})")
 
-    def reconciled(self, summary: dict[str, dict[str, int]], report: Path) -> None:
+    def reconciled(self, summary: dict[str, Any], report: Path) -> None:
         self._log.info("bulk_delete.reconciled", report=str(report), **summary)
         self._say(describe(summary, report))
 
@@ -129,6 +132,36 @@ class View:
         for topic, text in rows:
             self._say(f"{topic:<{width}}  {text}")
         self._log.info("bulk_delete.doctor", **dict(rows))
+
+    def sealed(self, directory: Path, head: str) -> None:
+        """The digest record's head: kept elsewhere, it proves the record was not rewritten."""
+        self._log.info("bulk_delete.sealed", directory=str(directory), head=head)
+        self._say(f"{'digests:':<13}{directory / 'digests.jsonl'}, head {head}")
+
+    def verified(self, checked: list[Checked]) -> None:
+        """Each directory's record, then one line per file: ok, or what changed."""
+        failed = sum(f.failed for each in checked for f in each.findings)
+        for each in checked:
+            self._log.info("bulk_delete.verified", directory=str(each.directory),
+                           records=each.records, head=each.head,
+                           findings=[{"status": f.status, "path": f.path, "detail": f.detail}
+                                     for f in each.findings])
+            self._say(f"{'verify:':<13}{each.directory} ({each.records:,} digest records, "
+                      f"head {each.head or 'none'})")
+            for f in each.findings:
+                status = f.status.upper() if f.failed else f.status
+                self._say(f"  {status:<11}{f.path}: {f.detail}")
+        self._say(f"{'result:':<13}" + (f"{failed:,} finding(s) changed, truncated, edited, "
+                                        "missing or unrecorded: exit 4" if failed else
+                                        "every file matches its record: exit 0"))
+
+    def looked_up(self, stories: list[Story], *, as_json: bool) -> None:
+        """Each ID's story: JSON (one document) with ``as_json``, else text for people."""
+        if as_json:
+            click.echo(json.dumps([s.as_dict() for s in stories], indent=2),
+                       file=self._out or sys.stdout)
+            return
+        self._say("\n\n".join(story_text(s) for s in stories))
 
     def status(self, found: Status) -> None:
         self._say(f"checkpoint:  {found.directory} ({found.kind}s, {found.api_host}, "
@@ -222,16 +255,56 @@ def _invalid_note(invalid_rows: pl.DataFrame) -> list[str]:
     ]
 
 
-def describe(summary: dict[str, dict[str, int]], report: Path) -> str:
+def describe(summary: dict[str, Any], report: Path) -> str:
     """A short summary for people, printed after reconcile."""
 
     def line(title: str, counts: dict[str, int]) -> str:
         parts = [f"{name} {n:,}" for name, n in counts.items() if n] or ["none"]
         return f"{title:<13}" + ", ".join(parts)
 
-    return "\n".join([
-        line("outcomes:", summary["outcome"]),
-        line("June says:", summary["server_state"]),
-        line("attention:", summary["attention"]),
-        f"{'report:':<13}{report}",
-    ])
+    lines = [line("outcomes:", summary["outcome"]), line("June says:", summary["server_state"]),
+             line("attention:", summary["attention"])]
+    figures = summary.get("figures")
+    if figures:
+        lines.append(f"{'figures:':<13}sent {figures['requests_sent']:,}, completed "
+                     f"{figures['completed']:,}, still open {figures['still_open']:,}; hours "
+                     f"to finish: median {_hours(figures['median_hours_to_finish'])}, "
+                     f"90th percentile {_hours(figures['p90_hours_to_finish'])}")
+    lines += [f"{'report:':<13}{report}", f"{'page:':<13}{report.with_name('report.html')}"]
+    return "\n".join(lines)
+
+
+def _hours(value: float | None) -> str:
+    return "none yet" if value is None else f"{value:,.1f} h"
+
+
+def story_text(story: Story) -> str:
+    """One ID's story as lines a person reads."""
+    if not story.known:
+        return (f"{story.id!r}: not in this checkpoint (never read from an input file, "
+                "never sent)")
+    about = story.summary()
+    lines = [f"{story.id!r}"]
+    for s in story.sources:
+        digest = f" (SHA-256 {s['sha256']}, read {s['read_at']})" if s["sha256"] else ""
+        what = f"; {s['error']}" if s["outcome"] == "invalid" else ""
+        lines.append(f"  {'read from:':<12}{s['file']}, line {s['line']}{digest}{what}")
+    lines.append(f"  {'outcome:':<12}{about['outcome']}")
+    for j in story.journal:
+        status = f"HTTP {j['http_status']}" if j["http_status"] is not None else "no answer"
+        error = f"  {j['error']}" if j["error"] else ""
+        lines.append(f"  {'journal:':<12}{j['at']}  {j['outcome']}  {status}  "
+                     f"{j['attempts']} attempt(s){error}")
+    if about["submitted_at"]:
+        lines.append(f"  {'submitted:':<12}{about['submitted_at']}")
+    if about["june_request_id"]:
+        lines.append(f"  {'June:':<12}request {about['june_request_id']}")
+    for h in story.states:
+        june = f", June's time {h['updated_at']}" if h["updated_at"] else ""
+        found = f", found in {h['found_in']}" if h["found_in"] else ""
+        lines.append(f"  {'seen:':<12}{h['seen_at']}  {h['state']}{june}{found}")
+    if story.states:
+        lines.append(f"  {'last seen:':<12}{about['last_seen_state']} (started "
+                     f"{about['started_seen_at'] or 'not seen'}, finished "
+                     f"{about['finished_seen_at'] or 'not seen'})")
+    return "\n".join(lines)

@@ -1,91 +1,201 @@
 """What June says happened, joined with what the journal says was sent: one row per ID.
 
     journal (latest outcome per ID) + plans (IDs read but never sent, invalid rows)
-        left-joined with June's listing (most advanced state per subject)
-        -> report rows -> summary and exit code
+        left-joined with the state history (history.py) and this read of June's listing
+        -> report rows, sorted by ID, invalid rows last -> summary and exit code
+
+A request ever seen finished stays ``finished``, even once June's listing no longer shows
+it (June purges after 90 days). Any other sent ID shows the state June lists now, or
+``missing`` when June does not list it. The functions here work on one range of IDs in
+memory; evidence.py runs them a range at a time.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
+from bulk_delete import history
 from bulk_delete.config import Kind
 from bulk_delete.errors import ExitCode
-from bulk_delete.journal import FAILED, INVALID, PENDING, REJECTED, REQUESTED
+from bulk_delete.journal import (
+    ALREADY_REQUESTED,
+    FAILED,
+    INVALID,
+    PENDING,
+    REJECTED,
+    REQUESTED,
+)
 
-#: June's instants as the report writes them: ISO 8601 in UTC, fractions only as needed.
-ISO = "%Y-%m-%dT%H:%M:%S%.fZ"
-#: Report columns, in order (SPEC §7).
-COLUMNS = ("id", "kind", "outcome", "http_status", "error", "attempts", "submitted_at",
-           "server_state", "server_updated_at", "overdue")
+#: Report columns and types, in order: SPEC §7, then which read of the listing found it.
+SCHEMA = {"id": pl.String, "kind": pl.String, "outcome": pl.String, "http_status": pl.Int64,
+          "error": pl.String, "attempts": pl.Int64, "submitted_at": pl.String,
+          "server_state": pl.String, "server_updated_at": pl.String,
+          "june_request_id": pl.String, "started_seen_at": pl.String,
+          "finished_seen_at": pl.String, "hours_to_finish": pl.Float64,
+          "overdue": pl.Boolean, "found_in": pl.String}
+COLUMNS = tuple(SCHEMA)
+#: How the report writes a time: as the journal does (UTC, milliseconds, Z).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
+#: The columns of a listing read that the report uses.
+LISTED = ("subject", "state", "request_id", "created_at", "updated_at", "found_in")
+#: June's instants as the history and report keep them: ISO 8601 UTC, fractions as needed.
+ISO_INSTANT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
-def report_rows(journal: pl.DataFrame, plans: pl.LazyFrame | None, listed: pl.DataFrame,
-                *, kind: Kind, now: datetime, deadline_hours: float) -> pl.DataFrame:
-    """One row per ID: its last outcome, and June's state for it (``listed``: Listing.read)."""
-    latest = (
+def latest_outcomes(journal: pl.DataFrame) -> pl.DataFrame:
+    """Each ID's last journal line: outcome (failed reads pending), status, error, attempts."""
+    return (
         journal.unique("id", keep="last", maintain_order=True)
         .select(
             "id",
-            pl.col("outcome").replace(FAILED, PENDING),
+            pl.col("outcome").cast(pl.String).replace(FAILED, PENDING),
             pl.col("http_status").cast(pl.Int64),
             "error",
             pl.col("attempts").cast(pl.Int64),
             pl.col("at").alias("submitted_at"),
         )
     )
-    frames = [latest]
-    if plans is not None:
-        planned = plans.collect()
-        unsent = (planned.filter(pl.col("outcome") == PENDING).unique("id", maintain_order=True)
-                  .join(latest, on="id", how="anti"))
-        # A file read by several runs is in several plans: its invalid rows, once each.
-        invalid = (planned.filter(pl.col("outcome") == INVALID)
-                   .unique(["id", "error"], maintain_order=True))
-        frames += [frame.select("id", "outcome", "error") for frame in (unsent, invalid)]
-    rows = pl.concat(frames, how="diagonal_relaxed")
-    server = listed.select(pl.col("subject").alias("id"),
-                           pl.col("state").cast(pl.String).alias("server_state"),
-                           pl.col("updated_at").dt.to_string(ISO).alias("server_updated_at"))
-    deadline = (now - timedelta(hours=deadline_hours)).isoformat().replace("+00:00", "Z")
+
+
+def listed_frame(listed: pl.DataFrame) -> pl.DataFrame:
+    """A listing read (listed.LISTED_SCHEMA) with the columns of LISTED as text: June's
+    instants in ISO 8601 UTC, as the history keeps them. Text stays as it is."""
+
+    def text(name: str) -> pl.Expr:
+        if listed.schema[name].is_temporal():
+            return pl.col(name).dt.to_string(ISO_INSTANT)
+        return pl.col(name).cast(pl.String)
+
+    return listed.select(text(name) for name in LISTED)
+
+
+def observed(listed: pl.DataFrame, outcomes: pl.DataFrame,
+             previous: pl.DataFrame) -> pl.DataFrame:
+    """What this read saw of the sent IDs not yet known finished, as history.OBSERVED."""
+    sent = outcomes.filter(pl.col("outcome").is_in(REQUESTED)).select("id")
+    done = previous.filter(pl.col("finished_at").is_not_null()).select("id")
     return (
-        rows.join(server, on="id", how="left", maintain_order="left")
-        .with_columns(
-            pl.lit(kind).alias("kind"),
-            pl.when(pl.col("outcome") == INVALID).then(None)
-            .otherwise(pl.col("server_state").fill_null("missing")).alias("server_state"),
-        )
-        .with_columns(
-            (pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") != "finished")
-             & (pl.col("submitted_at") < deadline)).fill_null(value=False).alias("overdue"),
-        )
-        .select(COLUMNS)
+        listed_frame(listed).rename({"subject": "id"})
+        .join(sent, on="id", how="semi", maintain_order="left")
+        .join(done, on="id", how="anti", maintain_order="left")
+        .select(pl.col(name).cast(dtype) for name, dtype in history.OBSERVED.items())
     )
 
 
-def summarize(rows: pl.DataFrame) -> dict[str, dict[str, int]]:
-    """Counts by outcome and by server state, plus what needs attention."""
-    requested = rows.filter(pl.col("outcome").is_in(REQUESTED))
+def report_rows(journal: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | None,
+                listed: pl.DataFrame, *, kind: Kind, now: datetime, deadline_hours: float,
+                seen: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per ID, sorted by ID, invalid rows last.
 
-    def counts(column: str, frame: pl.DataFrame) -> dict[str, int]:
-        pairs = frame.group_by(column).len().sort(column).rows()
-        return {str(key): int(n) for key, n in pairs}
+    ``journal``: the journal lines of these IDs; ``plans``: their planned rows (pending and
+    invalid); ``listed``: this read of June's listing; ``seen``: the latest history row of
+    each ID once this read's changes are in (:func:`bulk_delete.history.advance`), by
+    default what this read alone shows (a first reconcile).
+    """
+    outcomes = latest_outcomes(journal)
+    frames = [outcomes]
+    invalid = pl.DataFrame(schema={"id": pl.String, "outcome": pl.String, "error": pl.String})
+    if plans is not None:
+        planned = plans.lazy().select("id", pl.col("outcome").cast(pl.String), "error").collect()
+        unsent = (planned.filter(pl.col("outcome") == PENDING).unique("id", maintain_order=True)
+                  .join(outcomes, on="id", how="anti"))
+        # A file read by several runs is in several plans: its invalid rows, once each.
+        invalid = (planned.filter(pl.col("outcome") == INVALID)
+                   .unique(["id", "error"], maintain_order=True))
+        frames.append(unsent)
+    rows = pl.concat(frames, how="diagonal_relaxed").sort("id")
+    rows = pl.concat([rows, invalid], how="diagonal_relaxed")
+    if seen is None:
+        nothing = history.latest(pl.LazyFrame(schema=history.SCHEMA))
+        seen = history.advance(nothing, history.changes(
+            observed(listed, outcomes, nothing), nothing, now))
+    return _joined(rows, listed_frame(listed), seen, kind=kind, now=now,
+                   deadline_hours=deadline_hours)
 
+
+def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kind: Kind,
+            now: datetime, deadline_hours: float) -> pl.DataFrame:
+    june = listed.select(pl.col("subject").alias("id"), *(pl.col(c).alias(f"now_{c}")
+                                                          for c in LISTED[1:]))
+    known = seen.select("id", *(pl.col(c).alias(f"was_{c}") for c in LISTED[2:]),
+                        "started_at", "finished_at")
+    deadline = (now - timedelta(hours=deadline_hours)).isoformat().replace("+00:00", "Z")
+    field = {c: pl.coalesce(f"now_{c}", f"was_{c}") for c in LISTED[2:]}
+    submitted = pl.col("submitted_at").str.to_datetime(TIME_FORMAT, time_unit="ms",
+                                                       time_zone="UTC", strict=False)
+    # An ID June already held (--skip-existing) was submitted when June made its request.
+    start = pl.when(pl.col("outcome") == ALREADY_REQUESTED).then(
+        pl.coalesce(history.june_time("created_at"), submitted)).otherwise(submitted)
+    state = (pl.when(pl.col("outcome") == INVALID).then(None)
+             .when(pl.col("finished_at").is_not_null()).then(pl.lit("finished"))
+             .otherwise(pl.col("now_state").fill_null("missing")))
+    return (
+        rows.join(june, on="id", how="left", maintain_order="left")
+        .join(known, on="id", how="left", maintain_order="left")
+        .with_columns(server_state=state, **field)
+        .with_columns(
+            kind=pl.lit(kind),
+            server_updated_at="updated_at",
+            june_request_id="request_id",
+            started_seen_at=pl.col("started_at").dt.strftime(TIME_FORMAT),
+            finished_seen_at=pl.col("finished_at").dt.strftime(TIME_FORMAT),
+            # June may show a record finished before this submission (an earlier request
+            # for the same person): it took no time once asked.
+            hours_to_finish=((pl.col("finished_at") - start).dt.total_milliseconds()
+                             / 3_600_000).clip(lower_bound=0).round(2),
+            overdue=(pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") != "finished")
+                     & (pl.col("submitted_at") < deadline)).fill_null(value=False),
+        )
+        .select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
+    )
+
+
+def summarize(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """Counts by outcome and by June's state, what needs attention, and the figures a
+    regulator asks for (CCPA §7102: requests, completed, median days to complete)."""
+    lazy = rows.lazy()
+    requested = lazy.filter(pl.col("outcome").is_in(REQUESTED))
+    finished = requested.filter(pl.col("server_state") == "finished")
+    outcome, state, attention, hours = pl.collect_all([
+        lazy.group_by("outcome").len().sort("outcome"),
+        requested.group_by("server_state").len().sort("server_state"),
+        lazy.select(
+            rejected=(pl.col("outcome") == REJECTED).sum(),
+            pending=(pl.col("outcome") == PENDING).sum(),
+            missing=(pl.col("outcome").is_in(REQUESTED)
+                     & (pl.col("server_state") == "missing")).sum(),
+            overdue=pl.col("overdue").sum(),
+        ),
+        finished.select(
+            completed=pl.len(),
+            median=pl.col("hours_to_finish").median(),
+            p90=pl.col("hours_to_finish").quantile(0.9, interpolation="linear"),
+        ),
+    ])
+    sent = int(state["len"].sum())
+    done = int(hours["completed"][0])
     return {
-        "outcome": counts("outcome", rows),
-        "server_state": counts("server_state", requested),
-        "attention": {
-            "rejected": int((rows["outcome"] == REJECTED).sum()),
-            "pending": int((rows["outcome"] == PENDING).sum()),
-            "missing": int((requested["server_state"] == "missing").sum()),
-            "overdue": int(rows["overdue"].sum()),
-        },
+        "outcome": _counts(outcome),
+        "server_state": _counts(state),
+        "attention": {name: int(n) for name, n in attention.row(0, named=True).items()},
+        "figures": {"requests_sent": sent, "completed": done, "still_open": sent - done,
+                    "median_hours_to_finish": _rounded(hours["median"][0]),
+                    "p90_hours_to_finish": _rounded(hours["p90"][0])},
     }
 
 
-def exit_code(summary: dict[str, dict[str, int]], *, pending_ok: bool = False) -> ExitCode:
+def _counts(frame: pl.DataFrame) -> dict[str, int]:
+    return {str(key): int(n) for key, n in frame.rows()}
+
+
+def _rounded(hours: float | None) -> float | None:
+    return None if hours is None else round(hours, 2)
+
+
+def exit_code(summary: dict[str, Any], *, pending_ok: bool = False) -> ExitCode:
     """4 when anything needs attention, 3 while June is still working (0 if ``pending_ok``),
     else 0."""
     if any(summary["attention"].values()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from pathlib import Path
 
 import polars as pl
 
@@ -16,6 +17,8 @@ from bulk_delete.errors import UsageError
 
 #: IDs hashed per batch: Python strings exist for one batch at a time.
 BATCH = 100_000
+#: The name of shard K of N's checkpoint directory (config.resolve makes it).
+_DIRECTORY = re.compile(r"shard-([0-9]+)-of-([0-9]+)")
 
 
 def parse(text: str) -> tuple[int, int]:
@@ -35,6 +38,26 @@ def from_job_index(count: int, index: str | None) -> tuple[int, int]:
         raise UsageError(f"--shards {count} needs JOB_COMPLETION_INDEX between 0 and "
                          f"{count - 1} (a Kubernetes Indexed Job sets it); got {index!r}")
     return int(index) + 1, count
+
+
+def directories(parent: Path) -> list[Path]:
+    """The shard checkpoints under ``parent`` (``shard-K-of-N/`` with a manifest), by K.
+
+    Empty when ``parent`` is a checkpoint itself or holds no shards. Shards of different
+    N (a job re-split) are a usage error: their IDs overlap.
+    """
+    if (parent / "manifest.json").exists():
+        return []
+    found = {}
+    for path in parent.glob("shard-*-of-*"):
+        match = _DIRECTORY.fullmatch(path.name)
+        if match and (path / "manifest.json").exists():
+            found[int(match[1]), int(match[2])] = path
+    counts = {count for _, count in found}
+    if len(counts) > 1:
+        raise UsageError(f"{parent} holds shards of {sorted(counts)} shards at once; "
+                         "reconcile each shard with --shard K/N")
+    return [found[key] for key in sorted(found)]
 
 
 def in_shard(ids: pl.Series, index: int, count: int) -> pl.Series:

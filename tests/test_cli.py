@@ -20,13 +20,23 @@ def test_help_lists_commands_and_never_a_key_flag(tmp_path: Path) -> None:
     """-h shows every command; no option takes the key itself (flags show in ps)."""
     shown = bulk_delete("-h", env=cli_env(tmp_path))
     assert shown.returncode == 0
-    for command in ("submit", "run", "reconcile", "status", "sandbox"):
+    for command in ("submit", "run", "reconcile", "status", "verify", "lookup", "sandbox"):
         assert command in shown.stdout
     submit_help = bulk_delete("submit", "--help", env=cli_env(tmp_path)).stdout
     assert "--api-key-file" in submit_help
     assert "--api-key " not in submit_help
     assert KEY not in submit_help
     assert "BULK_DELETE_RATE" in submit_help
+
+
+@pytest.mark.parametrize("command", ["verify", "lookup"])
+def test_offline_commands_show_an_example(tmp_path: Path, command: str) -> None:
+    """verify and lookup explain themselves with an Example block, and need no key."""
+    env = cli_env(tmp_path)
+    del env["JUNE_API_KEY"]
+    shown = bulk_delete(command, "-h", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "Example:" in shown.stdout and f"bulk-delete {command}" in shown.stdout
 
 
 def test_dry_run_needs_no_key_and_sends_nothing(june: June, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import polars as pl
 import pytest
 
+from bulk_delete.digests import file_digest
 from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
 from bulk_delete.listing import Record, as_frame
 from bulk_delete.page import (
@@ -35,9 +36,23 @@ from bulk_delete.page import (
     write_page,
 )
 from bulk_delete.reconcile import REQUESTED, report_rows, summarize
+from tests.fakes import FakeJune
+from tests.test_commands import Harness
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 DEADLINE = 72.0
+
+
+class _AnyTime(str):
+    """Equal to any ISO-8601 UTC time as the tool writes it."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and len(other) == 24 and other.endswith("Z")
+
+    __hash__ = str.__hash__
+
+
+ANY_TIME = _AnyTime("<a time>")
 HOSTILE = '<script>alert(1)</script><img src="http://198.51.100.7/x.png" onerror="alert(2)">'
 
 
@@ -52,18 +67,18 @@ FINISH_HOURS = [1.5, 3, 5, 6, 7, 9, 12, 14, 18, 20, 22, 24, 26, 30, 33, 36, 40, 
 
 
 def report(hostile: bool = False) -> pl.DataFrame:
-    """A report frame made by reconcile.report_rows from a journal, a plan and a listing, with
-    the state-history columns filled the way SPEC §7 describes them."""
-    journal, listed, history = [], [], {}
+    """A report frame made by reconcile.report_rows from a journal, a plan and a listing: the
+    state-history columns come from what the listing shows, as on a first reconcile."""
+    journal, listed = [], []
     for i, hours in enumerate(FINISH_HOURS):  # finished
         sent = 500 + i
         journal.append((f"done-{i:02}", "accepted", "200", "1", at(sent), None))
-        listed.append(Record(f"done-{i:02}", "finished", updated_at=at(sent - hours)))
-        history[f"done-{i:02}"] = (at(sent - 0.5), at(sent - hours), hours)
+        listed.append(Record(f"done-{i:02}", "finished", request_id=f"req-done-{i:02}",
+                             updated_at=at(sent - hours)))
     for i in range(25):  # accepted 100 h ago, still started: overdue
         journal.append((f"slow-{i:02}", "accepted", "200", "1", at(100 + i), None))
-        listed.append(Record(f"slow-{i:02}", "started", updated_at=at(90)))
-        history[f"slow-{i:02}"] = (at(90), None, None)
+        listed.append(Record(f"slow-{i:02}", "started", request_id=f"req-slow-{i:02}",
+                             updated_at=at(90)))
     for i in range(4):  # accepted an hour ago, June has not started yet
         journal.append((f"new-{i}", "accepted", "200", "1", at(1), None))
         listed.append(Record(f"new-{i}", "requested", updated_at=at(1)))
@@ -75,14 +90,9 @@ def report(hostile: bool = False) -> pl.DataFrame:
                 ("down-0", "failed", "503", "6", at(4), "HTTP 503 after 6 attempts")]
     plans = pl.DataFrame([("never-sent", "pending", ""), ("", "invalid", "empty ID at ids.csv:9")],
                          schema=["id", "outcome", "error"], orient="row").lazy()
-    rows = report_rows(
+    return report_rows(
         pl.DataFrame(journal, schema=dict.fromkeys(JOURNAL_COLUMNS, pl.String), orient="row"),
         plans, as_frame(listed), kind="user", now=NOW, deadline_hours=DEADLINE)
-    seen = pl.DataFrame([(k, f"req-{k}", *v) for k, v in history.items()], orient="row",
-                        schema={"id": pl.String, "june_request_id": pl.String,
-                                "started_seen_at": pl.String, "finished_seen_at": pl.String,
-                                "hours_to_finish": pl.Float64})
-    return rows.join(seen, on="id", how="left", maintain_order="left")
 
 
 def page_data(rows: pl.DataFrame) -> PageData:
@@ -408,6 +418,29 @@ def test_a_hostile_id_is_text_in_the_browser(tmp_path: Path) -> None:
     """An ID that is markup shows as its own text in the rejected list: no element, no load."""
     write_page(tmp_path / "report.html", page_data(report(hostile=True)))
     seen = visit(tmp_path / "report.html", tmp_path)
-    assert seen.dom.body("attention-rejected")[2][:3] == [HOSTILE, "422", HOSTILE]
+    assert seen.dom.body("attention-rejected")[0][:3] == [HOSTILE, "422", HOSTILE]  # '<' < 'b'
+
     assert not [tag for tag, _ in seen.dom.tags if tag in ("script", "img")]
     assert seen.page_requests == []
+
+
+@browser
+async def test_a_reconcile_writes_the_page_beside_the_report(tmp_path: Path) -> None:
+    """Each reconcile writes report.html beside the report: chromium shows the job's counts
+    and figures, the input file with its SHA-256, and both runs, this one still running."""
+    run = Harness(tmp_path, FakeJune(state="finished", answers={"u03": [422]}))
+    source = tmp_path / "ids.csv"
+    await run.submit(["u01", "u02", "u03", ""])
+    await run.reconcile()
+    state = tmp_path / "state"
+    assert (state / "report.html").stat().st_mode & 0o777 == 0o600
+    page = visit(state / "report.html", tmp_path).dom
+    assert dict(page.body("outcome")) == {"accepted": "2", "invalid": "1", "rejected": "1",
+                                          "total": "4"}
+    assert page.column("figures", 1)[:3] == ["2", "2", "0"]
+    assert page.column("attention-rejected") == ["u03"]
+    assert page.body("inputs") == [[str(source), f"{source.stat().st_size:,}",
+                                    file_digest(source)[1], ANY_TIME]]
+    assert [(row[0], row[2]) for row in page.body("runs")] == [
+        ("submit", ANY_TIME), ("reconcile", "running: it wrote this page")]
+    assert not visit(state / "report.html", tmp_path).page_requests

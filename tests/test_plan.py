@@ -87,7 +87,7 @@ def test_done_may_be_empty_or_untyped() -> None:
 def test_invalid_rows_name_file_and_line(tmp_path: Path) -> None:
     """Invalid rows carry the file's name, the line and the value as written."""
     (tmp_path / "a.csv").write_text("user_id\nok\n  \nbad\x07\n")
-    ids, files = read_ids([tmp_path / "a.csv"], kind="user")
+    ids, files, _ = read_ids([tmp_path / "a.csv"], kind="user")
     plan = make_plan(ids, files, pl.Series("id", [], dtype=pl.String))
     assert plan.invalid_rows.rows() == [
         (str(tmp_path / "a.csv"), 3, "  "),
@@ -154,6 +154,7 @@ def test_format_plan_table() -> None:
         invalid_rows=pl.DataFrame(
             {"file": ["exports/users.csv"] * 7, "line": range(2, 9), "raw": [""] * 7}
         ),
+        sources=pl.DataFrame({"file": ["exports/users.csv"], "line": [10]}),
     )
     assert format_plan(plan).splitlines() == [
         "file                    rows  invalid  duplicate  already done    to send",
@@ -174,14 +175,15 @@ def test_format_plan_without_invalid_rows() -> None:
 
 
 def test_totals_and_report_rows(tmp_path: Path) -> None:
-    """Totals go to the log as fields; the report gets pending IDs and explained invalid rows."""
+    """Totals go to the log as fields; the report gets pending IDs with the file and line they
+    came from, and explained invalid rows."""
     (tmp_path / "a.csv").write_text("user_id\nx\n\ny\x01\nz\n")
-    ids, files = read_ids([tmp_path / "a.csv"], kind="user")
+    ids, files, _ = read_ids([tmp_path / "a.csv"], kind="user")
     plan = make_plan(ids, files, pl.Series("id", ["z"]))
     assert plan.totals_dict() == {"rows": 4, "invalid": 2, "duplicate": 0, "done": 1, "to_send": 1}
     name = str(tmp_path / "a.csv")
     assert plan.for_report().rows() == [
-        ("x", "pending", None),
-        (None, "invalid", f"empty ID at {name}:3"),
-        ("y\x01", "invalid", f"control character at {name}:4"),
+        ("x", "pending", None, name, 2),
+        (None, "invalid", f"empty ID at {name}:3", name, 3),
+        ("y\x01", "invalid", f"control character at {name}:4", name, 4),
     ]

@@ -104,7 +104,8 @@ def test_exit_codes(records: list[tuple[str, str, str | None, str, str, str | No
 
 
 def test_summary_counts() -> None:
-    """The summary counts outcomes, June's states for requested IDs, and what needs attention."""
+    """The summary counts outcomes, June's states for requested IDs, what needs attention,
+    and the regulator's figures (a finished record with no time of June's counts from now)."""
     records = journal(("a", "accepted", "200", "1", RECENT, None),
                       ("b", "accepted", "200", "1", RECENT, None),
                       ("c", "rejected", "400", "1", RECENT, "bad"))
@@ -113,6 +114,8 @@ def test_summary_counts() -> None:
         "outcome": {"accepted": 2, "rejected": 1},
         "server_state": {"finished": 1, "missing": 1},
         "attention": {"rejected": 1, "pending": 0, "missing": 1, "overdue": 0},
+        "figures": {"requests_sent": 2, "completed": 1, "still_open": 1,
+                    "median_hours_to_finish": 1.0, "p90_hours_to_finish": 1.0},
     }
     assert "accepted 2" in describe(summary, Path("r.csv"))
 
@@ -145,3 +148,21 @@ def test_unknown_report_suffix_is_a_usage_error() -> None:
     """A report path with an unknown suffix is refused before any work."""
     with pytest.raises(UsageError, match=r"\.csv, \.parquet, \.json, \.jsonl"):
         check_path(Path("report.xlsx"))
+
+
+def test_hours_to_finish_count_from_the_submission() -> None:
+    """From submitted_at to June's finish time; for an ID June already held, from June's
+    created_at; 0 when June shows it finished before it was sent."""
+    sent = "2026-06-10T10:00:00.000Z"
+    records = journal(("a", "accepted", "200", "1", sent, None),
+                      ("b", "already_requested", None, "0", sent, None),
+                      ("c", "accepted", "200", "1", sent, None))
+    listed = {"a": Record("a", "finished", updated_at="2026-06-10T16:30:00Z"),
+              "b": Record("b", "finished", created_at="2026-06-09T10:00:00Z",
+                          updated_at="2026-06-10T16:00:00Z"),
+              "c": Record("c", "finished", updated_at="2026-06-09T00:00:00Z")}
+    rows = rows_for(records, listed)
+    assert dict(rows.select("id", "hours_to_finish").rows()) == {"a": 6.5, "b": 30.0, "c": 0.0}
+    assert rows["finished_seen_at"].to_list() == ["2026-06-10T16:30:00.000Z",
+                                                  "2026-06-10T16:00:00.000Z",
+                                                  "2026-06-09T00:00:00.000Z"]

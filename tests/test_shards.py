@@ -9,10 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bulk_delete import history, job
 from bulk_delete.config import resolve
-from bulk_delete.errors import UsageError
+from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.shards import from_job_index, in_shard, parse
+from bulk_delete.verify import verify
 from tests.conftest import June, bulk_delete, cli_env, write_ids
+from tests.test_commands import Harness
+from tests.test_history import TimedJune
 
 
 @given(ids=st.lists(st.text(min_size=1, max_size=12), max_size=200, unique=True),
@@ -86,3 +90,37 @@ def test_shards_together_send_every_id_once(june: June, tmp_path: Path) -> None:
         assert (tmp_path / "state" / f"shard-{k}-of-3" / "journal.tsv").exists()
     stats = june.stats()
     assert (stats["unique"]["user"], stats["duplicates"]["user"]) == (90, 0)
+
+
+async def test_one_reconcile_over_shards_is_the_union_of_theirs(tmp_path: Path) -> None:
+    """Reconciling the shards' parent directory reads June's listing once and writes one
+    report: the union of the shards' own reports, row for row; each shard keeps its history."""
+    june = TimedJune()
+    run = Harness(tmp_path, june)
+    ids = [f"u{i:02d}" for i in range(30)]
+    for k in (1, 2, 3):
+        code = await run.time.drive(job.submit(run.settings(shard=f"{k}/3"), run.source(ids),
+                                               run.view, skip_existing=False,
+                                               connect=run.connect))
+        assert code is ExitCode.OK
+    june.state, june.updated_at = "started", "2026-06-10T10:00:00Z"
+    june.held.remove("u07")
+    state = tmp_path / "state"
+    reads = []
+    for k in (1, 2, 3):
+        before = len(june.pages)
+        await run.time.drive(job.reconcile(run.settings(shard=f"{k}/3"), run.view,
+                                           checking=job.Checking(), connect=run.connect))
+        reads.append(len(june.pages) - before)
+    union = pl.concat([pl.read_csv(state / f"shard-{k}-of-3" / "report.csv", infer_schema=False)
+                       for k in (1, 2, 3)]).sort("id", nulls_last=True)
+    before = len(june.pages)
+    code = await run.reconcile()
+    assert code is ExitCode.ATTENTION  # u07 is missing
+    one = pl.read_csv(state / "report.csv", infer_schema=False)
+    assert one.equals(union.select(one.columns))
+    # One read for all: no more pages than the shard that had to look hardest (for u07).
+    assert len(june.pages) - before <= max(reads) < sum(reads)
+    assert {"summary.json", "report.html", "digests.jsonl"} <= {p.name for p in state.iterdir()}
+    assert [len(history.files(state / f"shard-{k}-of-3")) for k in (1, 2, 3)] == [1, 1, 1]
+    assert all(f.status in ("ok", "grown") for each in verify(state) for f in each.findings)

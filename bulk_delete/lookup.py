@@ -1,0 +1,124 @@
+"""``lookup ID...``: the whole story of a few IDs, read offline from the checkpoint.
+
+For each ID: the file and line it was read from (the plans) with that file's SHA-256 (the
+digest record), every journal line for it (each answer from June and the attempts it took),
+when it was submitted, every state June listed for it and when (the history), and June's
+request id. No key, no network, no lock: it reads, so it may run beside a job.
+
+Nothing is loaded whole: each file is scanned with the IDs as a predicate. The history's
+files are sorted by ID, so a lookup decodes one row group of each; the journal's text is
+parsed once, in a stream, keeping only the IDs' lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bulk_delete import history, journal, shards
+from bulk_delete.checkpoint import plans
+from bulk_delete.digests import inputs_of_plans
+from bulk_delete.errors import UsageError
+from bulk_delete.journal import FAILED, PENDING, REQUESTED
+from bulk_delete.reconcile import TIME_FORMAT
+
+#: A source row as lookup gives it (before the file's digest is added).
+SOURCE = {"id": pl.String, "file": pl.String, "line": pl.Int64, "outcome": pl.String,
+          "error": pl.String}
+
+
+@dataclass(frozen=True)
+class Story:
+    """Everything the checkpoint holds about one ID, oldest first in each list."""
+
+    id: str
+    #: Where it was read: file, line, the plan's outcome (pending, invalid), error, and the
+    #: file's SHA-256 and read time when the digest record has them.
+    sources: list[dict[str, Any]]
+    #: Every journal line: outcome, http_status, attempts, at, error.
+    journal: list[dict[str, Any]]
+    #: Every history row: state, seen_at, June's request_id, created_at and updated_at,
+    #: found_in, and the started_at / finished_at known at that time.
+    states: list[dict[str, Any]]
+
+    @property
+    def known(self) -> bool:
+        return bool(self.sources or self.journal or self.states)
+
+    def summary(self) -> dict[str, Any]:
+        """What the report would say of it, from what was last seen."""
+        last = self.journal[-1] if self.journal else None
+        outcome = (last["outcome"] if last else
+                   self.sources[-1]["outcome"] if self.sources else None)
+        seen = self.states[-1] if self.states else {}
+        submitted = last["at"] if last and last["outcome"] in REQUESTED else None
+        return {
+            "outcome": PENDING if outcome == FAILED else outcome,
+            "submitted_at": submitted,
+            "last_seen_state": "finished" if seen.get("finished_at") else seen.get("state"),
+            "june_request_id": next((s["request_id"] for s in reversed(self.states)
+                                     if s["request_id"]), None),
+            "started_seen_at": seen.get("started_at"),
+            "finished_seen_at": seen.get("finished_at"),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "known": self.known, **self.summary(), "sources": self.sources,
+                "journal": self.journal, "states": self.states}
+
+
+def lookup(directory: Path, ids: Sequence[str]) -> list[Story]:
+    """The story of each ID, in the order asked (a directory of shards: all of them)."""
+    directories = shards.directories(directory) or [directory]
+    if not (directories[0] / "manifest.json").exists():
+        raise UsageError(f"{directory} is not a checkpoint directory (no manifest.json); "
+                         "pass --checkpoint-dir")
+    where = pl.col("id").is_in(list(ids))
+    if "" in ids:  # an empty value in an input file: the plans hold it as null
+        where = where | pl.col("id").is_null()
+    lines = pl.concat([_journal(d, where) for d in directories])
+    planned = pl.concat([_sources(d, where) for d in directories])
+    seen = pl.concat([_states(d, where) for d in directories])
+    return [Story(i, _rows(planned, i), _rows(lines, i), _rows(seen, i)) for i in ids]
+
+
+def _journal(directory: Path, where: pl.Expr) -> pl.DataFrame:
+    path = directory / journal.NAME
+    if not path.exists():
+        return pl.DataFrame(schema=dict.fromkeys(journal.COLUMNS, pl.String))
+    return (journal.scan(path).filter(where)
+            .with_columns(pl.col("http_status", "attempts").cast(pl.Int64, strict=False))
+            .collect(engine="streaming"))
+
+
+def _sources(directory: Path, where: pl.Expr) -> pl.DataFrame:
+    """The plans' rows for the IDs, each with the digest of the file it was read from."""
+    planned = plans(directory, named=True)
+    if planned is None:
+        return pl.DataFrame(schema={**SOURCE, **dict.fromkeys(("sha256", "read_at"),
+                                                              pl.String)})
+    found = planned.filter(where).collect().with_columns(pl.col("id").fill_null(""))
+    made_from = inputs_of_plans(directory)
+    receipts = [{r.path: r for r in made_from.get(_relative(plan, directory), [])}.get(file)
+                for plan, file in found.select("plan", "file").iter_rows()]
+    return found.select(pl.col(name).cast(dtype) for name, dtype in SOURCE.items()).with_columns(
+        sha256=pl.Series([r.sha256 if r else None for r in receipts], dtype=pl.String),
+        read_at=pl.Series([r.read_at if r else None for r in receipts], dtype=pl.String))
+
+
+def _relative(plan: str, directory: Path) -> str:
+    return str(Path(plan).resolve().relative_to(directory.resolve()))
+
+
+def _states(directory: Path, where: pl.Expr) -> pl.DataFrame:
+    times = ("seen_at", "started_at", "finished_at")
+    return (history.scan(directory).filter(where).collect()
+            .with_columns(pl.col(times).dt.strftime(TIME_FORMAT)))
+
+
+def _rows(frame: pl.DataFrame, subject: str) -> list[dict[str, Any]]:
+    return frame.filter(pl.col("id") == subject).drop("id").to_dicts()

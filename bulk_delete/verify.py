@@ -1,0 +1,163 @@
+"""``verify``: a checkpoint directory and its report, checked against the digest record.
+
+Every file digests.jsonl names is read once and compared with its latest record: a file
+written whole must have the same SHA-256; an append-only file (journal, runs.jsonl) must
+still begin with every prefix recorded, so growing is fine and any edit or truncation is
+not. The record itself must chain, each line holding the SHA-256 of the line before; a head
+kept elsewhere (``--head``) must be on the chain. A plan or history file that no record names
+was slipped in (or written just before a crash). An input file that is gone is named, not
+failed: exports are often deleted once processed, and the record keeps their digests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bulk_delete import shards
+from bulk_delete.checkpoint import HISTORY, PLANS
+from bulk_delete.digests import NAME, file_digest, prefix_digests, read_chain, sha256
+from bulk_delete.errors import UsageError
+
+#: Finding statuses that fail ``verify`` (exit 4).
+FAILED = frozenset({"changed", "truncated", "edited", "missing", "unrecorded"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What verify found of one file."""
+
+    #: ok, grown, gone (an input file deleted: not a failure), or one of FAILED.
+    status: str
+    #: The file as the record names it.
+    path: str
+    detail: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One directory's digest record and what verify found."""
+
+    directory: Path
+    records: int
+    #: SHA-256 of the record's last line, or None when there is no record.
+    head: str | None
+    findings: tuple[Finding, ...]
+
+
+def verify(directory: Path, *, report: Path | None = None,
+           head: str | None = None) -> list[Checked]:
+    """The directory (or each shard of it, then the directory itself), checked."""
+    members = shards.directories(directory)
+    if not members and not (directory / "manifest.json").exists():
+        raise UsageError(f"{directory} is not a checkpoint directory (no manifest.json and no "
+                         "shard-K-of-N directories); pass --checkpoint-dir")
+    checked = [_directory(member, None) for member in members]
+    return [*checked, _directory(directory, head, report)]
+
+
+def _directory(directory: Path, head: str | None, report: Path | None = None) -> Checked:
+    links, last, torn = read_chain(directory / NAME)
+    if not links and not (directory / NAME).exists():
+        return Checked(directory, 0, None, (Finding(
+            "missing", NAME, "the digest record is gone: nothing here can be checked"),))
+    findings = [Finding("edited", NAME, f"line {link.number}: {link.broken}")
+                for link in links if link.broken]
+    if torn:
+        findings.append(Finding("ok", NAME, "its last line was cut short by a crash while "
+                                            "recording; the next run cuts it off"))
+    if head is not None and head.lower() not in _heads(directory):
+        findings.append(Finding("edited", NAME, f"the head you kept ({head}) is not on this "
+                                                "record: the record was rewritten"))
+    records = [link.record for link in links if link.record is not None]
+    findings += _files(directory, records)
+    if report is not None:
+        findings.append(_report_copy(report, directory, records))
+    return Checked(directory, len(links), last, tuple(findings))
+
+
+def _heads(directory: Path) -> set[str]:
+    """Every head the record has had: the SHA-256 of each line, header included."""
+    lines = (directory / NAME).read_bytes().split(b"\n")[:-1]
+    return {sha256(line + b"\n") for line in lines}
+
+
+def _files(directory: Path, records: list[dict[str, Any]]) -> list[Finding]:
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if isinstance(record.get("path"), str):
+            by_path.setdefault(record["path"], []).append(record)
+    findings = []
+    for name, held in by_path.items():
+        path = directory / name  # an absolute name stays absolute
+        if held[-1].get("mode") == "prefix":
+            findings.append(_prefix(path, name, held))
+        else:
+            findings.append(_whole(path, name, held[-1]))
+    for sub in (PLANS, HISTORY):
+        for path in sorted((directory / sub).glob("*.parquet")):
+            name = str(path.relative_to(directory))
+            if name not in by_path:
+                findings.append(Finding("unrecorded", name, "no digest record names it: "
+                                        "added by hand, or written just before a crash"))
+    return findings
+
+
+def _whole(path: Path, name: str, record: dict[str, Any]) -> Finding:
+    input_file = record.get("role") == "input"
+    shown = record.get("given", name) if input_file else name
+    if not path.is_file():
+        if input_file:
+            return Finding("gone", shown, f"read at {record.get('at')}, deleted since (not a "
+                                          "failure: the record keeps its SHA-256)")
+        return Finding("missing", shown, f"recorded at {record.get('at')}, gone now")
+    size, digest = file_digest(path)
+    if digest == record.get("sha256"):
+        return Finding("ok", shown, f"{size:,} bytes as recorded at {record.get('at')}")
+    return Finding("changed", shown, f"its SHA-256 is not the one recorded at "
+                                     f"{record.get('at')} ({size:,} bytes now, "
+                                     f"{_size(record):,} then)")
+
+
+def _prefix(path: Path, name: str, held: list[dict[str, Any]]) -> Finding:
+    if not path.is_file():
+        return Finding("missing", name, f"recorded at {held[-1].get('at')}, gone now")
+    sizes = [_size(record) for record in held]
+    now = path.stat().st_size
+    if now < max(sizes):
+        return Finding("truncated", name, f"{now:,} bytes, but {max(sizes):,} were recorded "
+                                          f"at {held[sizes.index(max(sizes))].get('at')}")
+    found = prefix_digests(path, sizes)
+    for record, size in zip(held, sizes, strict=True):
+        if found[size] != record.get("sha256"):
+            return Finding("edited", name, f"its first {size:,} bytes are not those recorded "
+                                           f"at {record.get('at')}")
+    grown = now - max(sizes)
+    status = "grown" if grown else "ok"
+    return Finding(status, name, f"{max(sizes):,} bytes as recorded at {held[-1].get('at')}"
+                                 + (f"; {grown:,} appended since" if grown else ""))
+
+
+def _report_copy(report: Path, directory: Path, records: Iterable[dict[str, Any]]) -> Finding:
+    """A report wherever it is now (handed on, copied) against every report recorded here."""
+    if not report.is_file():
+        raise UsageError(f"--report {report}: no such file")
+    _, digest = file_digest(report)
+    written = [r for r in records if r.get("role") in ("report", "summary", "page")]
+    for record in reversed(written):
+        if record.get("sha256") == digest:
+            return Finding("ok", str(report), f"the {record['role']} written as "
+                                              f"{record.get('path')} at {record.get('at')}")
+    return Finding("changed", str(report), f"matches none of the {len(written)} reports, "
+                                           f"summaries and pages {directory} recorded")
+
+
+def _size(record: dict[str, Any]) -> int:
+    size = record.get("size")
+    return size if isinstance(size, int) else -1
