@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from bulk_delete import __version__
 from bulk_delete.config import AuthForm, Kind
 from bulk_delete.digests import Chain
 from bulk_delete.errors import CheckpointError
+from bulk_delete.files import fsync_dir, write_private
 from bulk_delete.journal import NAME, Journal, utc_now
 
 #: Where each run's plan is kept, and the history's files.
@@ -95,7 +95,7 @@ class Checkpoint:
         """The journal, repaired and open for appending."""
         if self._journal is None:
             self._journal = Journal.open(self.journal_path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return self._journal
 
     def record_auth_style(self, form: AuthForm) -> None:
@@ -252,45 +252,3 @@ def _manifest(directory: Path, kind: Kind | None, api_host: str | None, *,
 def _write_manifest(directory: Path, manifest: Manifest) -> None:
     text = json.dumps(asdict(manifest), indent=2)
     write_private(directory / "manifest.json", lambda tmp: tmp.write_text(text))
-
-
-def write_private(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary owner-only file, fsync, then rename into place.
-
-    A failure (disk full, no permission) removes the temporary file, which may hold
-    IDs, and becomes a CheckpointError naming the file.
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        _make_private_dirs(path.parent)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-        _fsync_dir(path.parent)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        tmp.unlink(missing_ok=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CheckpointError(f"cannot write {path}: {reason}") from None
-
-
-def _make_private_dirs(directory: Path) -> None:
-    """Create the missing directories of ``directory`` readable by the owner only."""
-    missing = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for each in reversed(missing):
-        each.mkdir(mode=0o700)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulk_delete.api import Answer, Verdict
+from bulk_delete.answers import Answer, Verdict
 from bulk_delete.auth import AUTH_FORM_NAMES
 from bulk_delete.connection import Connection
 from bulk_delete.errors import ApiUnavailable, ExitCode

@@ -32,7 +32,8 @@ from bulk_delete.checkpoint import last_runs, plans
 from bulk_delete.config import Kind
 from bulk_delete.digests import InputFile, inputs_read
 from bulk_delete.listing import LISTED_SCHEMA, most_advanced
-from bulk_delete.page import PageData, write_page
+from bulk_delete.page import write_page
+from bulk_delete.pagedata import PageData
 
 #: About this many IDs are worked on at once.
 RANGE = 200_000
@@ -125,7 +126,9 @@ class Workspace:
         most advanced state when its range is read."""
         self._chunks += 1
         path = self.path / f"listed-{self._chunks:06d}.parquet"
-        joining.listed_frame(listed).lazy().sink_parquet(path, compression=SCRATCH)
+        # As read (instants typed, states categorical): turned into the history's text a
+        # range at a time, by reconcile.listed_frame, never all at once.
+        listed.lazy().sink_parquet(path, compression=SCRATCH)
 
     def write(self, job: Job) -> Written:
         """Append each directory's history, then write the report, summary.json, report.html."""
@@ -166,8 +169,8 @@ class Workspace:
 
     def _listed(self, where: Where) -> pl.DataFrame:
         """The records kept whose subject is in the range, each subject once."""
-        return most_advanced(pl.scan_parquet(self.path / "listed-*.parquet")
-                             .filter(where("subject")).collect())
+        return joining.listed_frame(most_advanced(
+            pl.scan_parquet(self.path / "listed-*.parquet").filter(where("subject")).collect()))
 
     def _range(self, member: Member, job: Job, where: Where, number: int) -> pl.DataFrame:
         """One directory's IDs in one range: new history rows kept aside, report rows."""

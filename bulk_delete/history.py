@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bulk_delete.checkpoint import write_private
+from bulk_delete.files import write_private
 
 DIRECTORY = "history"
 #: Rows per Parquet row group: the most a lookup of one ID decodes from one file.

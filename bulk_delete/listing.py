@@ -35,7 +35,8 @@ from typing import Protocol
 
 import polars as pl
 
-from bulk_delete.api import Client, Verdict, auth_error
+from bulk_delete.answers import Verdict, auth_error
+from bulk_delete.api import Client
 from bulk_delete.config import AuthStyle, Kind
 from bulk_delete.errors import ApiUnavailable, UsageError
 from bulk_delete.listed import LISTED_SCHEMA, STATES, Collected, as_frame, most_advanced

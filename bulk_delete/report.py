@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from bulk_delete.checkpoint import write_private
 from bulk_delete.errors import UsageError
+from bulk_delete.files import write_private
 
 SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
 

@@ -18,7 +18,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from bulk_delete.api import ON_THE_WIRE, Answer, Verdict
+from bulk_delete.answers import Answer, Verdict
+from bulk_delete.api import ON_THE_WIRE
 from bulk_delete.pacing import Pacer
 
 #: Verdicts that end a call: June has given its final answer for the request.

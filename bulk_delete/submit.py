@@ -21,7 +21,8 @@ from enum import Enum
 
 import polars as pl
 
-from bulk_delete.api import Answer, Client, Verdict, auth_error
+from bulk_delete.answers import Answer, Verdict, auth_error
+from bulk_delete.api import Client
 from bulk_delete.config import AuthStyle
 from bulk_delete.errors import ApiUnavailable, ExitCode
 from bulk_delete.journal import (

@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from bulk_delete.api import Answer
+from bulk_delete.answers import Answer
 from bulk_delete.config import AuthForm
 from bulk_delete.ratelimit import Quota
 

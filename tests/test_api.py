@@ -12,7 +12,8 @@ import pytest
 from aiohttp import ClientResponse, web
 from aioresponses import aioresponses
 
-from bulk_delete.api import ON_THE_WIRE, Answer, Verdict, open_client, server_message, verdict
+from bulk_delete.answers import Answer, Verdict, server_message, verdict
+from bulk_delete.api import ON_THE_WIRE, open_client
 from bulk_delete.auth import auth_header
 from bulk_delete.config import Secret
 from bulk_delete.ratelimit import Quota

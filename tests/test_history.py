@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from bulk_delete import evidence, history
-from bulk_delete.api import Answer
+from bulk_delete.answers import Answer
 from bulk_delete.errors import CheckpointError, ExitCode
 from tests.fakes import FakeJune
 from tests.test_commands import Harness

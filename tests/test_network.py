@@ -21,7 +21,8 @@ import pytest
 import trustme
 from click.testing import CliRunner
 
-from bulk_delete.api import Answer, Verdict, open_client
+from bulk_delete.answers import Answer, Verdict
+from bulk_delete.api import open_client
 from bulk_delete.config import Secret
 from bulk_delete.errors import NetworkError, UsageError
 from bulk_delete.network import PROXY_VARIABLES, Route, bypassed, proxy_for, ssl_context

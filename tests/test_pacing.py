@@ -9,8 +9,9 @@ from typing import TypeVar
 
 import pytest
 
-from bulk_delete.pacing import TUNING, Pacer
+from bulk_delete.pacing import Pacer
 from bulk_delete.ratelimit import Quota
+from bulk_delete.tuning import TUNING
 from tests.fakes import FakeTime
 
 T = TypeVar("T")

@@ -20,20 +20,17 @@ from urllib.parse import urlsplit
 import polars as pl
 import pytest
 
-from bulk_delete.digests import file_digest
+from bulk_delete.digests import InputFile, file_digest
 from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
 from bulk_delete.listing import Record, as_frame
-from bulk_delete.page import (
-    CSP,
+from bulk_delete.page import CSP, render, write_page
+from bulk_delete.pagedata import (
     FIRST_ROWS,
-    InputFile,
     PageData,
     attention_lists,
     first_rows,
     histogram,
-    render,
     run_history,
-    write_page,
 )
 from bulk_delete.reconcile import REQUESTED, report_rows, summarize
 from tests.fakes import FakeJune

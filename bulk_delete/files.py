@@ -1,0 +1,58 @@
+"""Files that hold personal data: written whole, owner-only, durable, or not at all.
+
+Checkpoint, report, page and history files all go through :func:`write_private`: a
+temporary owner-only file, fsynced, renamed into place, its directory fsynced, so a
+crash or a full disk leaves the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from bulk_delete.errors import CheckpointError
+
+
+def write_private(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary owner-only file, fsync, then rename into place.
+
+    A failure (disk full, no permission) removes the temporary file, which may hold
+    IDs, and becomes a CheckpointError naming the file.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        _make_private_dirs(path.parent)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+        fsync_dir(path.parent)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CheckpointError(f"cannot write {path}: {reason}") from None
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create the missing directories of ``directory`` readable by the owner only."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
