@@ -10,6 +10,8 @@ the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from bulk_delete.pages import Record, instant
@@ -57,11 +59,15 @@ class Collected:
     """The records one read keeps, condensed as they come.
 
     ``wanted`` is None when every subject is kept by name; else rows are keyed by
-    position among the wanted IDs.
+    position among the wanted IDs. With ``spill``, each condensed chunk goes there, as
+    LISTED_SCHEMA rows, instead of being held: a subject may then be in two chunks, and
+    the receiver keeps its most advanced state.
     """
 
-    def __init__(self, wanted: Wanted | None) -> None:
+    def __init__(self, wanted: Wanted | None,
+                 spill: Callable[[pl.DataFrame], None] | None = None) -> None:
         self._wanted = wanted
+        self._spill = spill
         self._key = "subject" if wanted is None else POSITION
         self._pages: list[pl.DataFrame] = []
         self._held = 0
@@ -122,4 +128,10 @@ class Collected:
         )
         self._pages, self._held = [], 0
         unique = rows[self._key].n_unique() == rows.height
-        self._chunks.append(rows if unique else most_advanced(rows, self._key))
+        chunk = rows if unique else most_advanced(rows, self._key)
+        if self._spill is None:
+            self._chunks.append(chunk)
+            return
+        if self._wanted is not None:
+            chunk = chunk.with_columns(self._wanted.subjects(chunk[POSITION])).drop(POSITION)
+        self._spill(chunk.select(list(LISTED_SCHEMA)))

@@ -79,31 +79,32 @@ class Unheard(Unobserved):
 class Listing:
     """June's listing of one kind, read through one client and the job's pacer.
 
-    ``keep`` selects the subjects worth keeping (a shard keeps its own: a 1/N share of
-    memory); ``window`` is how many numbered pages may be in flight at once.
+    ``window`` is how many numbered pages may be in flight at once.
     """
 
     def __init__(self, client: Client, pacer: Pacer, *, kind: Kind, auth_style: AuthStyle,
-                 max_attempts: int, window: int,
-                 keep: Callable[[pl.Series], pl.Series] | None = None,
-                 events: Reading | None = None) -> None:
+                 max_attempts: int, window: int, events: Reading | None = None) -> None:
         self._client = client
         self._events: Reading = events or Unheard()
         self._retrier = Retrier(pacer, max_attempts=max_attempts, events=self._events)
         self._kind = kind
         self._auth_style = auth_style
         self._window = window
-        self._keep = keep
 
     def __repr__(self) -> str:
         return f"Listing({self._client.listing_url!r}, window={self._window})"
 
-    async def read(self, wanted: pl.Series | None = None, *, full: bool = False) -> pl.DataFrame:
+    async def read(self, wanted: pl.Series | None = None, *, full: bool = False,
+                   spill: Callable[[pl.DataFrame], None] | None = None) -> pl.DataFrame:
         """The records of ``wanted`` subjects (every subject when None), one row per subject
         in LISTED_SCHEMA; see the module docstring for when it stops and what it reads again.
+
+        With ``spill`` the records go there a chunk at a time as they are read (a subject
+        may come twice: keep its most advanced state), and the frame returned is empty: a
+        read of millions of records then never holds them all.
         """
         sought = None if wanted is None else Wanted(wanted)
-        collected = Collected(sought)
+        collected = Collected(sought, spill)
         if sought is not None and sought.complete and not full:
             return collected.frame()  # nothing to look for
         await self._search(None, sought, collected, full=full)
@@ -203,11 +204,8 @@ class Listing:
 
     def _take(self, page: Page, read: str, sought: Wanted | None, collected: Collected, *,
               unfound_only: bool) -> None:
-        """Keep the page's records that are wanted (and the shard's own), and count them."""
+        """Keep the page's records that are wanted, and count them."""
         records = page.records
-        if self._keep is not None and records:
-            mask = self._keep(pl.Series([r.subject for r in records], dtype=pl.String))
-            records = [r for r, kept in zip(records, mask.to_list(), strict=True) if kept]
         if sought is None:
             collected.add(records, [r.subject for r in records], read)
         else:

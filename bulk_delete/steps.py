@@ -154,19 +154,17 @@ def planned(settings: Settings, source: Source, checkpoint: Checkpoint,
     return the_plan.to_send
 
 
-async def read_listed(conn: Connection, view: View, wanted: pl.Series, *,
-                  full: bool = False) -> pl.DataFrame:
-    """June's records of the ``wanted`` subjects, read while the view shows progress."""
+async def read_listed(conn: Connection, view: View, wanted: pl.Series, *, full: bool = False,
+                      spill: Callable[[pl.DataFrame], None] | None = None) -> pl.DataFrame:
+    """June's records of the ``wanted`` subjects (a shard's are its own: a 1/N share of
+    memory), read while the view shows progress; with ``spill``, handed over as they come."""
     settings = conn.settings
-    # A shard reads every page but keeps only its own IDs' records (a 1/N share of memory).
-    keep = None if settings.shard is None else functools.partial(
-        shards.in_shard, index=settings.shard[0], count=settings.shard[1])
     tally = ListingTally()
     listing = Listing(conn.client, conn.pacer, kind=settings.kind,
                       auth_style=settings.auth_style, max_attempts=settings.max_attempts,
-                      window=settings.concurrency, keep=keep, events=tally)
+                      window=settings.concurrency, events=tally)
     async with view.reading(tally):
-        return await listing.read(wanted, full=full)
+        return await listing.read(wanted, full=full, spill=spill)
 
 
 async def submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Series,
@@ -207,11 +205,11 @@ async def reconcile_step(conn: Connection, checkpoints: list[Checkpoint], chain:
     # Every journal line is checked here, before an hour of paging, not after.
     with evidence.Workspace(chain.directory, [c.directory for c in checkpoints]) as work:
         wanted = work.wanted(full=checking.full)
-        # Only these IDs' records are kept from the listing (1/N of it for a shard).
-        listed = await read_with_auth(conn, checkpoints[0], functools.partial(
-            read_listed, conn, view, wanted, full=checking.full))
-        work.keep(listed)
-        del wanted, listed
+        # Only these IDs' records are kept from the listing, spilled to the workspace as
+        # they come: millions of records are never held at once.
+        await read_with_auth(conn, checkpoints[0], functools.partial(
+            read_listed, conn, view, wanted, full=checking.full, spill=work.keep))
+        del wanted
         job = evidence.Job(kind=conn.settings.kind, api_host=checkpoints[0].manifest.api_host,
                            report=report, now=datetime.now(UTC),
                            deadline_hours=checking.deadline_hours)

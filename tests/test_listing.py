@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import functools
 import io
 import json
 from collections.abc import AsyncIterator, Callable
@@ -17,18 +16,17 @@ import polars as pl
 import pytest
 from aiohttp import web
 
-from bulk_delete import job, journal
+from bulk_delete import job, journal, listed
 from bulk_delete.api import open_client
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, resolve
 from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.journal import Outcome
-from bulk_delete.listing import Listing
+from bulk_delete.listing import Listing, most_advanced
 from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
 from bulk_delete.progress import ListingTally
-from bulk_delete.shards import in_shard
 from tests.conftest import Serve
 
 STATES = ("requested", "started", "finished")
@@ -110,14 +108,15 @@ class Book:
 
 
 async def read(url: str, wanted: list[str] | None = None, *, window: int = 4,
-               full: bool = False, events: ListingTally | None = None) -> pl.DataFrame:
+               full: bool = False, events: ListingTally | None = None,
+               spill: Callable[[pl.DataFrame], None] | None = None) -> pl.DataFrame:
     """What a Listing reads from the server at ``url``."""
     async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
                            request_timeout=5, concurrency=8) as client:
         listing = Listing(client, Pacer(1000), kind="user", auth_style="raw", max_attempts=2,
                           window=window, events=events)
         ids = None if wanted is None else pl.Series(wanted, dtype=pl.String)
-        return await listing.read(ids, full=full)
+        return await listing.read(ids, full=full, spill=spill)
 
 
 async def listing(url: str, window: int = 4) -> dict[str, str]:
@@ -502,23 +501,28 @@ async def test_a_stable_listing_is_not_read_twice(serve: Serve, tmp_path: Path) 
     assert book.pages_asked("requested") == book.pages_asked("started") == [1]
 
 
-async def test_a_shard_keeps_only_its_own_records(serve: Serve) -> None:
-    """With a keep mask (a shard's), only those subjects stay, from every page."""
-    subjects = [f"u{i:03d}" for i in range(120)]
-    pages = pages_of(subjects, 7)
+async def test_a_spilled_read_hands_over_every_record_in_chunks(
+        serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With spill, records leave the read in chunks as they come (none is held to the end),
+    and their most advanced states are those a read without spill returns."""
+    monkeypatch.setattr(listed, "CONDENSE", 10)
+    # u004 twice: requested on page 1, finished on page 7, so in two different chunks.
+    rows = [{"user_id": f"u{i:03d}", "state": "requested"} for i in range(60)]
+    rows.insert(45, {"user_id": "u004", "state": "finished"})
+    pages = [rows[i:i + 7] for i in range(0, len(rows), 7)]
 
     async def handler(request: web.Request) -> web.Response:
         number = int(request.query["page"])
         return web.json_response(pages[number - 1] if number <= len(pages) else [])
 
     url = await serve(handler)
-    found = {}
-    for index in (1, 2, 3):
-        async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
-                               request_timeout=5, concurrency=8) as client:
-            found[index] = await Listing(
-                client, Pacer(1000), kind="user", auth_style="raw", max_attempts=2, window=4,
-                keep=functools.partial(in_shard, index=index, count=3)).read()
-    assert sorted(s for frame in found.values() for s in frame["subject"]) == subjects
-    for index, frame in found.items():
-        assert in_shard(frame["subject"], index, 3).all()
+    wanted = [f"u{i:03d}" for i in range(0, 60, 2)]
+    chunks: list[pl.DataFrame] = []
+    kept = await read(url, wanted, spill=chunks.append)
+    assert kept.is_empty()
+    assert len(chunks) > 2
+    whole = await read(url, wanted)
+    spilled = most_advanced(pl.concat(chunks))
+    assert sorted(spilled.select("subject", "state").rows()) == sorted(
+        whole.select("subject", "state").rows())
+    assert dict(spilled.select("subject", "state").rows())["u004"] == "finished"
