@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bulk_delete.errors import CheckpointError
 from bulk_delete.logs import get_logger
+from bulk_delete.tasks import alongside
 
 #: Seconds between group fsyncs while :meth:`AppendLog.syncing` runs.
 SYNC_INTERVAL = 0.1
@@ -86,13 +87,10 @@ class AppendLog:
                 await asyncio.sleep(SYNC_INTERVAL)
                 await self.sync()
 
-        task = asyncio.create_task(loop())
         try:
-            yield
+            async with alongside(loop()):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await self.sync()
 
     def close(self) -> None:

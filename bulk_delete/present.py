@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -29,6 +29,7 @@ from bulk_delete.lookup import Story
 from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.ratelimit import Limit
+from bulk_delete.tasks import alongside
 from bulk_delete.verify import Checked
 
 #: Seconds between progress log lines in JSON mode.
@@ -98,7 +99,7 @@ class View:
     async def sending(self, tally: Tally) -> AsyncIterator[None]:
         """Show ``tally`` while the block runs: a live bar (console) or log lines (JSON)."""
         show = self._log_lines(tally) if self.log_format == "json" else self._bar(tally)
-        async with _shown(show):
+        async with alongside(show):
             yield
 
     @contextlib.asynccontextmanager
@@ -107,7 +108,7 @@ class View:
         read, as one event."""
         show = (self._log_lines(tally, "bulk_delete.listing_progress")
                 if self.log_format == "json" else self._listing_bar(tally))
-        async with _shown(show):
+        async with alongside(show):
             yield
         self._log.info("bulk_delete.listing_read", **tally.snapshot())
 
@@ -212,18 +213,6 @@ class View:
                            read=tally.read, records=tally.records, found=found,
                            per_second=tally.per_second())
                 await asyncio.sleep(0.2)
-
-
-@contextlib.asynccontextmanager
-async def _shown(show: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Run ``show`` while the block runs, and stop it after."""
-    task = asyncio.create_task(show)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def format_plan(plan: Plan) -> str:

@@ -6,16 +6,11 @@ import time
 from dataclasses import dataclass, field
 
 
-@dataclass
-class Tally:
-    """What a submission has done so far; also the :class:`~bulk_delete.retry.Events` listener."""
+@dataclass(kw_only=True)
+class Requests:
+    """Requests sent, retried and throttled since ``started``: the
+    :class:`~bulk_delete.retry.Events` every tally counts."""
 
-    total: int
-    accepted: int = 0
-    #: June said it already held a request for the ID (409, or a 4xx saying so).
-    already_requested: int = 0
-    rejected: int = 0
-    failed: int = 0
     requests: int = 0
     retries: int = 0
     throttled: int = 0
@@ -30,12 +25,24 @@ class Tally:
     def throttle(self) -> None:
         self.throttled += 1
 
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass(kw_only=True)
+class Tally(Requests):
+    """What a submission has done so far."""
+
+    total: int
+    accepted: int = 0
+    #: June said it already held a request for the ID (409, or a 4xx saying so).
+    already_requested: int = 0
+    rejected: int = 0
+    failed: int = 0
+
     @property
     def done(self) -> int:
         return self.accepted + self.already_requested + self.rejected + self.failed
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
     def per_second(self) -> float:
         elapsed = self.elapsed()
@@ -55,8 +62,8 @@ class Tally:
                 "eta_seconds": None if eta is None else round(eta)}
 
 
-@dataclass
-class ListingTally:
+@dataclass(kw_only=True)
+class ListingTally(Requests):
     """What a listing read has done so far; the :class:`~bulk_delete.listing.Reading` listener.
 
     Pages and records count over every pass (the unfiltered listing, a reread, the
@@ -70,22 +77,9 @@ class ListingTally:
     pages: int = 0
     records: int = 0
     found: int = 0
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
     #: Pages of the pass under way read so far, and how many it has when June said.
     pass_pages: int = 0
     pass_total: int | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    def request(self) -> None:
-        self.requests += 1
-
-    def retry(self) -> None:
-        self.retries += 1
-
-    def throttle(self) -> None:
-        self.throttled += 1
 
     def listing(self, read: str, wanted: int | None) -> None:
         self.read, self.wanted, self.pass_pages, self.pass_total = read, wanted, 0, None
@@ -97,9 +91,6 @@ class ListingTally:
         self.found = found
         if self.pass_total is None:
             self.pass_total = pages
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
     def per_second(self) -> float:
         """Pages a second."""
