@@ -74,6 +74,8 @@ class Submitter:
         self._busy: set[asyncio.Task[None]] = set()
         self._producer: asyncio.Task[None] | None = None
         self._gave_up_in_a_row = 0
+        #: What the last ID that gave up met, for the message that ends the job.
+        self._last_failure = ""
         self._log = get_logger()
 
     async def run(self, ids: Iterable[str]) -> Ending:
@@ -171,6 +173,7 @@ class Submitter:
         if outcome.outcome == FAILED:
             self.tally.failed += 1
             self._gave_up_in_a_row += 1
+            self._last_failure = outcome.error or f"HTTP {outcome.http_status}"
             self._log.warning("bulk_delete.gave_up", id=outcome.id, attempts=outcome.attempts,
                               http_status=outcome.http_status, error=outcome.error)
             if self._gave_up_in_a_row >= BREAKER:
@@ -194,7 +197,8 @@ class Submitter:
             raise auth_error(self.cause, auth_style)
         if ending is Ending.UNAVAILABLE:
             raise ApiUnavailable(f"June kept failing: {tally.failed:,} IDs gave up after "
-                                 f"{self._retrier.max_attempts} attempts; a rerun resumes")
+                                 f"{self._retrier.max_attempts} attempts (the last: "
+                                 f"{self._last_failure}); a rerun resumes")
         if ending is Ending.ERROR:
             assert isinstance(self.cause, BaseException)
             raise self.cause

@@ -198,7 +198,8 @@ def test_outage_is_exit_6_then_a_rerun_recovers(june: June, tmp_path: Path) -> N
     june.configure(outage=True)
     down = submit(june, tmp_path, source, "--rate", "500", "--max-attempts", "3")
     assert down.returncode == 6, down.stderr
-    assert "gave up after 3 attempts; a rerun resumes" in down.stderr
+    assert ("gave up after 3 attempts (the last: sandbox outage: the API is down); "
+            "a rerun resumes") in down.stderr
     failed = journal_of(tmp_path)
     assert set(failed["outcome"]) == {"failed"}
     assert set(failed["http_status"]) == {"503"}

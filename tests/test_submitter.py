@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bulk_delete.errors import ApiUnavailable
 from bulk_delete.journal import Journal, read
 from bulk_delete.pacing import Pacer
 from bulk_delete.progress import Tally
@@ -42,6 +45,8 @@ async def test_three_ids_in_a_row_giving_up_stop_the_job(tmp_path: Path) -> None
     failed = [i for i, outcome in lines if outcome == "failed"]
     assert BREAKER <= len(failed) < len(IDS)
     assert len(set(june.posts)) < len(IDS)
+    with pytest.raises(ApiUnavailable, match=r"gave up after 2 attempts \(the last: refused u"):
+        submitter.exit_code("raw")  # the message says what the IDs met (a dead proxy, say)
 
 
 async def test_a_failure_between_successes_does_not_stop_the_job(tmp_path: Path) -> None:
