@@ -75,13 +75,10 @@ def test_signal_stops_gracefully_and_resumes(june: June, tmp_path: Path, sig: in
           f"{n} IDs, 0 lost, {duplicates} duplicates after the rerun")
 
 
-def test_kill_9_at_random_moments_loses_nothing(june: June, tmp_path: Path) -> None:
-    """Ten kill -9 at random moments, then a rerun: zero lost, duplicates <= concurrency a kill."""
-    june.configure(latency_ms=20)
-    n, kills = 1500, 10
-    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(n)])
-    env = cli_env(tmp_path)
-    dice = random.Random(2026)
+def kill_at_random_moments(source: Path, june: June, env: dict[str, str], kills: int, *,
+                           seed: int) -> None:
+    """Start a submit ``kills`` times and kill -9 each at a random moment after its first POST."""
+    dice = random.Random(seed)
     for _ in range(kills):
         before = june.posts()
         job = start(source, june, env, rate=400)
@@ -90,6 +87,15 @@ def test_kill_9_at_random_moments_loses_nothing(june: June, tmp_path: Path) -> N
         job.kill()
         job.communicate(timeout=30)
         assert job.returncode == -signal.SIGKILL
+
+
+def test_kill_9_at_random_moments_loses_nothing(june: June, tmp_path: Path) -> None:
+    """Ten kill -9 at random moments, then a rerun: zero lost, duplicates <= concurrency a kill."""
+    june.configure(latency_ms=20)
+    n, kills = 1500, 10
+    source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(n)])
+    env = cli_env(tmp_path)
+    kill_at_random_moments(source, june, env, kills, seed=2026)
     assert june.stats()["unique"]["user"] < n, "the job finished before the kills were done"
     duplicates = finish_and_check(source, june, env, n, max_duplicates=CONCURRENCY * kills)
     print(f"\nkill -9: {kills} kills, {n} IDs, 0 lost, {duplicates} duplicates "
@@ -103,14 +109,7 @@ def test_kill_9_against_409_for_repeats_rejects_nothing(june: June, tmp_path: Pa
     n, kills = 600, 5
     source = write_ids(tmp_path / "ids.csv", [f"u{i}" for i in range(n)])
     env = cli_env(tmp_path)
-    dice = random.Random(409)
-    for _ in range(kills):
-        before = june.posts()
-        job = start(source, june, env, rate=400)
-        wait_for_requests(june, before + 1)
-        time.sleep(dice.uniform(0.0, 0.3))
-        job.kill()
-        job.communicate(timeout=30)
+    kill_at_random_moments(source, june, env, kills, seed=409)
     done = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "1000", env=env)
     assert done.returncode == 0, done.stderr
     stats = june.stats()
