@@ -77,3 +77,32 @@ def test_full_reads_what_an_incremental_reconcile_skips(june: June, tmp_path: Pa
 
     assert pages() == 1  # both new requests are on page 1, newest first
     assert pages("--full") >= 102 // 5
+
+
+def test_a_june_mixing_the_variants_needs_no_flag(tmp_path: Path) -> None:
+    """JSON:API records paged by cursor, only open requests unless asked, 409 for a repeat and
+    standard Basic auth only, all at once: run with the defaults finds the key's form, journals
+    the repeats already_requested (never rejected) and reports each ID's state."""
+    june = June(SandboxConfig(api_key=KEY, page_size=7, start_after=60, finish_after=3600,
+                              shape="jsonapi", paging="cursor", duplicate_status=409,
+                              auth_style="basic", unfiltered_states=("requested", "started")))
+    try:
+        now = time.time()
+        for subject in FINISHED:  # sent by an earlier job: June answers them 409 now
+            june.server.state.submit("user", subject, now - 7200)
+        source = write_ids(tmp_path / "ids.csv", [*FINISHED, *REQUESTED])
+        done = bulk_delete("run", str(source), "--api-url", june.url, "--rate", "500",
+                           env=cli_env(tmp_path))
+        stats = june.stats()
+    finally:
+        june.close()
+    assert done.returncode == 3, done.stderr  # nothing rejected; June still working on some
+    assert "accepted 9, already requested 20, rejected 0, failed 0 of 29" in done.stdout
+    assert stats["unauthorized"] == 1  # the documented form, refused once at the preflight
+    assert stats["conflicts"]["user"] == len(FINISHED)
+    report = pl.read_csv(tmp_path / "state" / "report.csv")
+    rows = {row[0]: row[1:] for row in report.select(
+        "id", "outcome", "http_status", "server_state", "found_in").rows()}
+    assert rows == {**dict.fromkeys(FINISHED, ("already_requested", 409, "finished",
+                                               "state=finished")),
+                    **dict.fromkeys(REQUESTED, ("accepted", 200, "requested", "listing"))}
