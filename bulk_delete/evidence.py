@@ -146,7 +146,10 @@ class Workspace:
         rows = pl.scan_parquet(parts)
         reports.write(rows, job.report)
         summary = {"reconciled_at": _time(job.now), "deadline_hours": job.deadline_hours,
-                   **joining.summarize(rows)}
+                   **joining.summarize(rows),
+                   "about": {"tool": f"bulk-delete {__version__}", "kind": job.kind,
+                             "api_host": job.api_host, "report": job.report.name,
+                             "columns": joining.MEANING}}
         summary_path = job.report.with_name("summary.json")
         reports.write_summary(summary, summary_path)
         page = job.report.with_name("report.html")

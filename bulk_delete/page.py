@@ -32,6 +32,7 @@ from bulk_delete.pagedata import (
     histogram,
     run_history,
 )
+from bulk_delete.reconcile import MEANING
 
 #: Latest runs shown; runs.jsonl holds them all.
 LAST_RUNS = 50
@@ -53,7 +54,7 @@ def render(data: PageData) -> str:
                                          f"{data.api_host}")),
         _header(data), _counts(data.summary), _figures(data.summary["figures"]),
         _distribution(data), _attention(data), _runs(data.runs, data.writer),
-        _inputs(data.inputs),
+        _inputs(data.inputs), _columns(),
         _CHECK, "</body></html>\n",
     ])
 
@@ -165,6 +166,11 @@ def _inputs(inputs: list[InputFile]) -> str:
     rows = ((f.path, f"{f.size:,}", f.sha256, f.read_at) for f in inputs)
     headers = ("File", "Bytes", "SHA-256", "Read at")
     return f"<h2>Input files</h2>\n{_table(headers, rows, 'inputs')}"
+
+
+def _columns() -> str:
+    table = _table(("Column", "Holds"), MEANING.items(), "columns")
+    return f"<h2>What the report's columns hold</h2>\n{table}"
 
 
 def _table(headers: Sequence[str], rows: Iterable[Iterable[Any]], name: str) -> str:

@@ -37,6 +37,32 @@ SCHEMA = {"id": pl.String, "kind": pl.String, "outcome": pl.String, "http_status
           "finished_seen_at": pl.String, "hours_to_finish": pl.Float64,
           "overdue": pl.Boolean, "found_in": pl.String}
 COLUMNS = tuple(SCHEMA)
+#: What each report column holds, for whoever reads the report without this code: written
+#: into summary.json and report.html beside it.
+MEANING = {
+    "id": "the ID exactly as the input file holds it",
+    "kind": "user or group: the June endpoint the request went to",
+    "outcome": "accepted (June took the request); already_requested (June already held one: "
+               "it answered 409 or said so, or --skip-existing found it listed); rejected "
+               "(June's final 4xx); pending (not sent yet, or gave up after retries: a rerun "
+               "sends it); invalid (empty or control characters: never sent)",
+    "http_status": "June's last answer to the deletion request",
+    "error": "June's message with that answer, or why the row is invalid",
+    "attempts": "the requests it took to get that answer",
+    "submitted_at": "when that answer came (UTC)",
+    "server_state": "finished once ever seen finished; else what June's listing says now "
+                    "(requested, started, or another state June names), or missing",
+    "server_updated_at": "June's updated_at of the request, as last listed",
+    "june_request_id": "June's own id of the deletion request",
+    "started_seen_at": "when the request was first seen started: June's own time when it "
+                       "gives one, else the time of the reconcile that saw it",
+    "finished_seen_at": "when the request was first seen finished, the same way",
+    "hours_to_finish": "hours from submitted_at (already_requested: from June's created_at) "
+                       "to finished_seen_at",
+    "overdue": "requested more than deadline_hours ago and still not finished",
+    "found_in": "which read of June's listing found the record: listing (unfiltered) or "
+                "state=S (the listing of state S)",
+}
 #: How the report writes a time: as the journal does (UTC, milliseconds, Z).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 #: The columns of a listing read that the report uses.

@@ -12,6 +12,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from bulk_delete.pagedata import (
     histogram,
     run_history,
 )
-from bulk_delete.reconcile import REQUESTED, report_rows, summarize
+from bulk_delete.reconcile import COLUMNS, MEANING, REQUESTED, report_rows, summarize
 from tests.fakes import FakeJune
 from tests.test_commands import Harness
 
@@ -193,6 +194,15 @@ def test_the_page_references_nothing_outside_itself() -> None:
     for needle in ("src=", "href=", "@import", "<link", "<script", "<iframe", "<object"):
         assert needle not in html, needle
     assert html.count("url(") == html.count("url(#late)")
+
+
+def test_the_page_says_what_each_report_column_holds() -> None:
+    """The page carries the report's glossary: every column, in order, with its meaning."""
+    html = render(page_data(report()))
+    table = html[html.index("<table id=columns>"):]
+    table = table[:table.index("</table>")]
+    assert [cell.split("</td>")[0] for cell in table.split("<tr><td>")[1:]] == list(COLUMNS)
+    assert escape(MEANING["outcome"], quote=True) in table
 
 
 def test_counts_and_figures_have_thousands_separators() -> None:

@@ -14,7 +14,7 @@ from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
 from bulk_delete.listing import Record, as_frame
 from bulk_delete.present import describe
-from bulk_delete.reconcile import COLUMNS, exit_code, report_rows, summarize
+from bulk_delete.reconcile import COLUMNS, MEANING, exit_code, report_rows, summarize
 from bulk_delete.report import check_path, write, write_summary
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -118,6 +118,13 @@ def test_summary_counts() -> None:
                     "median_hours_to_finish": 1.0, "p90_hours_to_finish": 1.0},
     }
     assert "accepted 2" in describe(summary, Path("r.csv"))
+
+
+def test_every_report_column_is_explained() -> None:
+    """summary.json and report.html say what each column holds, in the report's order: a
+    column added without a meaning would reach an auditor unexplained."""
+    assert tuple(MEANING) == COLUMNS
+    assert all(len(meaning) > 10 for meaning in MEANING.values())
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json", ".jsonl"])

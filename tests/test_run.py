@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from bulk_delete import __version__
 from tests.conftest import June, bulk_delete, cli_env, write_ids
 
 
@@ -35,6 +36,10 @@ def test_all_finished_is_exit_0(june: June, tmp_path: Path) -> None:
     assert set(report["outcome"]) == {"accepted"}
     summary = json.loads((tmp_path / "state" / "summary.json").read_text())
     assert summary["server_state"] == {"finished": 3}
+    about = summary["about"]  # what the summary is about, readable without the tool
+    assert about["tool"] == f"bulk-delete {__version__}"
+    assert (about["kind"], about["api_host"], about["report"]) == ("user", june.url, "report.csv")
+    assert list(about["columns"]) == report.columns
 
 
 def test_still_working_is_exit_3(june: June, tmp_path: Path) -> None:
