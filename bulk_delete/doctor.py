@@ -93,8 +93,9 @@ class _Probe:
             return None
 
 
-async def examine(conn: Connection, *, ids: int) -> Diagnosis:
-    """Probe June through ``conn``; ``ids`` is the job size the time estimate is for.
+async def examine(conn: Connection, *, ids: int, listed: int | None = None) -> Diagnosis:
+    """Probe June through ``conn``; ``ids`` is the job size the time estimate is for, and
+    ``listed`` (when known) the job's IDs June will list, those sent before included.
 
     Raises AuthError (exit 5) when June refuses the key in every form tried.
     """
@@ -121,8 +122,8 @@ async def examine(conn: Connection, *, ids: int) -> Diagnosis:
     stated = _stated(probe.quotas)
     diagnosis.add("rate limit", _limit_text(stated, probe.quotas),
                   rate_limit=None if stated is None else [stated.count, stated.window])
-    _timing(diagnosis, probe, ids=ids, stated=stated,
-            page_size=diagnosis.record.get("page_size") or 0)
+    _timing(diagnosis, probe, ids=ids, listed=ids if listed is None else listed,
+            stated=stated, page_size=diagnosis.record.get("page_size") or 0)
     verdict = ("attention: " + "; ".join(diagnosis.problems) if diagnosis.problems
                else "understood: bulk-delete reads this API as it is")
     diagnosis.add("verdict", verdict, problems=diagnosis.problems)
@@ -216,8 +217,8 @@ def _limit_text(stated: Limit | None, quotas: list[Quota]) -> str:
     return f"{stated.count:,} per {window}{left + ')' if left else ''}"
 
 
-def _timing(diagnosis: Diagnosis, probe: _Probe, *, ids: int, stated: Limit | None,
-            page_size: int) -> None:
+def _timing(diagnosis: Diagnosis, probe: _Probe, *, ids: int, listed: int,
+            stated: Limit | None, page_size: int) -> None:
     seconds = probe.seconds
     if seconds:
         median, worst = statistics.median(seconds) * 1000, max(seconds) * 1000
@@ -228,11 +229,12 @@ def _timing(diagnosis: Diagnosis, probe: _Probe, *, ids: int, stated: Limit | No
         rate, why = stated.per_second, "June's stated limit"
     else:
         why = "--rate"
-    pages = -(-ids // page_size) if page_size else None
+    pages = -(-listed // page_size) if page_size else None
     submit = ids / rate
     text = f"{ids:,} IDs at {rate:g}/s ({why}): {_duration(submit)} to submit"
     if pages is not None:
-        text += f"; each whole reconcile reads {pages:,} pages, {_duration(pages / rate)}"
+        job = "" if listed == ids else f" for the job's {listed:,} IDs"
+        text += f"; each whole reconcile reads {pages:,} pages{job}, {_duration(pages / rate)}"
     diagnosis.add("estimate", text, estimate_ids=ids, estimate_seconds=round(submit))
 
 

@@ -153,16 +153,18 @@ async def doctor(settings: Settings, source: Source | None, view: View, *, ids: 
                  connect: Connect = connect) -> ExitCode:
     """Probe June, read-only, and keep what it found in the manifest: exit 0, 4 or 5.
 
-    The estimate is for ``ids`` IDs, else for the IDs ``source`` would send, else for
-    DOCTOR_IDS.
+    The estimate is for ``ids`` IDs, else for the IDs ``source`` would send (and a reconcile
+    for those and the ones sent before), else for DOCTOR_IDS.
     """
 
     async def step(checkpoint: Checkpoint, _interrupts: Interrupts) -> ExitCode:
-        count = ids
+        count, listed = ids, None
         if count is None and source is not None:
-            count = len(plan_ids(settings, source, checkpoint.journal_path, view)[0].to_send)
+            total = plan_ids(settings, source, checkpoint.journal_path, view)[0].total
+            count, listed = total.to_send, total.to_send + total.done
         async with connected(connect, settings, checkpoint, view) as conn:
-            diagnosis = await doctoring.examine(conn, ids=DOCTOR_IDS if count is None else count)
+            diagnosis = await doctoring.examine(conn, ids=DOCTOR_IDS if count is None else count,
+                                                listed=listed)
         if "auth_style" in diagnosis.record and diagnosis.record["auth_style"] is not None:
             checkpoint.record_auth_style(diagnosis.record["auth_style"])
         checkpoint.record_doctor(diagnosis.record)

@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from pathlib import Path
 from typing import Any, TypeVar
 
+import polars as pl
 import pytest
 import structlog
 import trustme
 from aiohttp import web
 
+from bulk_delete.journal import read
 from bulk_delete.logs import set_secrets
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
 
@@ -147,6 +149,16 @@ def bulk_delete(*args: str, env: dict[str, str], timeout: float = 120,
     """Run ``python -m bulk_delete ARGS`` to the end, as a user would."""
     return subprocess.run([sys.executable, "-m", "bulk_delete", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def ids(n: int, prefix: str = "u") -> list[str]:
+    """``n`` distinct IDs: u00000, u00001, ..."""
+    return [f"{prefix}{i:05d}" for i in range(n)]
+
+
+def journal_of(tmp_path: Path) -> pl.DataFrame:
+    """The journal of the job whose checkpoint is ``tmp_path/state`` (as cli_env sets it)."""
+    return read(tmp_path / "state" / "journal.tsv")
 
 
 def write_ids(path: Path, ids: list[str], column: str = "user_id") -> Path:

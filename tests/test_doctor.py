@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bulk_delete.sandbox import SandboxConfig
 from bulk_delete.shape import describe
-from tests.conftest import KEY, June, Serve, bulk_delete, cli_env
+from tests.conftest import KEY, June, Serve, bulk_delete, cli_env, ids, write_ids
 
 RECORD = {"id": "r1", "user_id": "u1", "state": "finished", "created_at": "2026-01-01T00:00:00Z",
           "updated_at": "2026-01-02T00:00:00Z"}
@@ -169,6 +169,24 @@ def test_doctor_without_a_limit_estimates_at_the_rate_given(tmp_path: Path) -> N
         assert table["rate limit"].startswith("none stated")
         assert table["estimate"] == ("1,000 IDs at 200/s (--rate): 5 s to submit; each whole "
                                      "reconcile reads 100 pages, 0 s")
+        assert code == 0
+    finally:
+        june.close()
+
+
+def test_doctor_estimates_for_the_input_files_as_the_job_stands(tmp_path: Path) -> None:
+    """Given input files, the estimate is for the IDs still to send, and a whole reconcile's
+    pages for every ID of the job June will list, those sent by an earlier run included."""
+    june = seeded()
+    try:
+        env = cli_env(tmp_path)
+        sent = bulk_delete("submit", str(write_ids(tmp_path / "old.csv", ids(25))),
+                           "--api-url", june.url, "--rate", "500", env=env)
+        assert sent.returncode == 0, sent.stderr
+        source = write_ids(tmp_path / "ids.csv", [*ids(25), *ids(10, "n")])
+        code, out, _ = doctor(june.url, tmp_path, str(source))
+        assert rows(out)["estimate"] == ("10 IDs at 200/s (--rate): 0 s to submit; each whole "
+                                         "reconcile reads 4 pages for the job's 35 IDs, 0 s")
         assert code == 0
     finally:
         june.close()

@@ -25,15 +25,12 @@ import pytest
 
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.journal import Outcome, read
-from tests.conftest import June, bulk_delete, cli_env, write_ids
+from tests.conftest import June, bulk_delete, cli_env, ids, journal_of, write_ids
 
 CONCURRENCY = 8
 #: Every run must end by itself well within this (seconds): "never stuck".
 ENDS_WITHIN = 90
 
-
-def ids(n: int, prefix: str = "u") -> list[str]:
-    return [f"{prefix}{i:04d}" for i in range(n)]
 
 
 def submit(june: June, tmp_path: Path, source: Path,
@@ -64,9 +61,6 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) ->
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.01)
 
-
-def journal_of(tmp_path: Path) -> pl.DataFrame:
-    return read(tmp_path / "state" / "journal.tsv")
 
 
 def assert_nothing_lost(june: June, tmp_path: Path, expected: list[str], *,
@@ -460,7 +454,7 @@ def test_read_only_checkpoint_is_refused_and_status_still_reads_it(
     before sending; status, which only reads, still shows what it holds."""
     state = small_disk / "state"
     with Checkpoint.open(state, kind="user", api_host=june.url, create=True) as checkpoint:
-        checkpoint.journal().append(Outcome("u0000", "accepted", 200, 1))
+        checkpoint.journal().append(Outcome(ids(1)[0], "accepted", 200, 1))
     assert MOUNT is not None
     subprocess.run([MOUNT, "-o", "remount,ro", str(small_disk)], check=True)
     env = cli_env(tmp_path, BULK_DELETE_CHECKPOINT_DIR=str(state),

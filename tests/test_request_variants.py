@@ -10,16 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from bulk_delete.journal import read
-from tests.conftest import June, bulk_delete, cli_env, write_ids
-
-
-def ids(n: int, prefix: str = "u") -> list[str]:
-    return [f"{prefix}{i:04d}" for i in range(n)]
-
-
-def journal_of(tmp_path: Path) -> pl.DataFrame:
-    return read(tmp_path / "state" / "journal.tsv")
+from tests.conftest import June, bulk_delete, cli_env, ids, journal_of, write_ids
 
 
 def test_409_for_repeats_is_evidence_in_journal_and_report(june: June, tmp_path: Path) -> None:

@@ -11,16 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from bulk_delete.journal import read
-from tests.conftest import KEY, June, bulk_delete, cli_env, write_ids
-
-
-def ids(n: int, prefix: str = "u") -> list[str]:
-    return [f"{prefix}{i:05d}" for i in range(n)]
-
-
-def journal_of(tmp_path: Path) -> pl.DataFrame:
-    return read(tmp_path / "state" / "journal.tsv")
+from tests.conftest import KEY, June, bulk_delete, cli_env, ids, journal_of, write_ids
 
 
 def test_every_id_is_sent_once_and_journalled(june: June, tmp_path: Path) -> None:
