@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable
 
 import adaptive
+import adaptive_phases
 import faults
 import limiter_choice
 import listing_memory
@@ -88,6 +89,7 @@ BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "memory_check": memory_check.figures,
     "rate_accuracy": rate_accuracy.figures,
     "adaptive": adaptive.figures,
+    "adaptive_phases": adaptive_phases.figures,
     "faults": faults.figures,
     "overhead": overhead.figures,
     "plan_scale": planning,
