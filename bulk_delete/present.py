@@ -152,8 +152,9 @@ class View:
             for f in each.findings:
                 status = f.status.upper() if f.failed else f.status
                 self._say(f"  {status:<11}{f.path}: {f.detail}")
-        self._say(f"{'result:':<13}" + (f"{failed:,} finding(s) changed, truncated, edited, "
-                                        "missing or unrecorded: exit 4" if failed else
+        files = "1 file does" if failed == 1 else f"{failed:,} files do"
+        self._say(f"{'result:':<13}" + (f"{files} not match the record (changed, truncated, "
+                                        "edited, missing or unrecorded): exit 4" if failed else
                                         "every file matches its record: exit 0"))
 
     def looked_up(self, stories: list[Story], *, as_json: bool) -> None:

@@ -171,6 +171,7 @@ def test_verify_on_the_command_line(tmp_path: Path) -> None:
     bad = bulk_delete("verify", env=env, cwd=REPO)
     assert bad.returncode == 4, bad.stdout
     assert "  CHANGED    report.csv: its SHA-256 is not the one recorded" in bad.stdout
+    assert "result:      1 file does not match the record (" in bad.stdout
     gone = bulk_delete("verify", "--checkpoint-dir", str(tmp_path / "nope"), env=env)
     assert gone.returncode == 2
     assert gone.stderr.count("\n") == 1 and "not a checkpoint directory" in gone.stderr
