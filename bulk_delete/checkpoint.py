@@ -122,10 +122,6 @@ class Checkpoint:
         write_private(path, frame.write_parquet)
         self.digests().whole(path, "plan")
 
-    def plans(self) -> pl.LazyFrame | None:
-        """Every plan saved so far, or None when there is none."""
-        return plans(self.directory)
-
     def seal(self) -> str:
         """Record the journal and runs.jsonl as they stand, and any plan or history file not
         yet recorded (one written just before a crash); return the record's head."""
