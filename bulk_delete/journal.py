@@ -145,11 +145,8 @@ def read(path: Path, *, final_only: bool = False,
     if not path.exists():
         return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     with path.open("rb") as f:
-        header = f.readline()
+        header = _header(f, path)
         torn = f.seek(0, os.SEEK_END) > len(header) and not _ends_with_newline(f)
-    if header != HEADER.encode():
-        raise CheckpointError(f"journal {path} has no journal header; it is not a bulk-delete "
-                              "journal, or it was damaged")
     try:
         # The last column is always read: a line with a field too many fails there.
         records = scan(path).select(*{*columns, "outcome", COLUMNS[-1]},
@@ -173,9 +170,7 @@ def spill(path: Path, to: Path) -> None:
     naming it, as in :func:`read`. The caller has cut a torn tail (Journal.open).
     """
     with path.open("rb") as f:
-        if f.readline() != HEADER.encode():
-            raise CheckpointError(f"journal {path} has no journal header; it is not a "
-                                  "bulk-delete journal, or it was damaged")
+        _header(f, path)
     try:
         scan(path).with_row_index("line", offset=2).with_columns(_valid=_VALID).sink_parquet(
             to, compression="lz4")
@@ -184,6 +179,15 @@ def spill(path: Path, to: Path) -> None:
     bad = pl.scan_parquet(to).filter(~pl.col("_valid")).select("line").head(1).collect()
     if bad.height:
         raise CheckpointError(_corrupt(path, int(bad["line"][0])))
+
+
+def _header(f: BinaryIO, path: Path) -> bytes:
+    """The journal's first line, read from ``f``; a CheckpointError when it is not the header."""
+    header = f.readline()
+    if header != HEADER.encode():
+        raise CheckpointError(f"journal {path} has no journal header; it is not a bulk-delete "
+                              "journal, or it was damaged")
+    return header
 
 
 def _ends_with_newline(f: BinaryIO) -> bool:
