@@ -105,8 +105,11 @@ class Checkpoint:
             _write_manifest(self.directory, self.manifest)
 
     def record_doctor(self, findings: dict[str, Any]) -> None:
-        """Keep what ``doctor`` found, stamped with the time, in the manifest."""
-        self.manifest = replace(self.manifest, doctor={"at": utc_now(), **findings})
+        """Keep what ``doctor`` found, stamped with the time, in the manifest, and the form
+        of the key it found June to accept (``auth_style``), for later commands of this job."""
+        form = findings.get("auth_style") or self.manifest.auth_style
+        self.manifest = replace(self.manifest, auth_style=form,
+                                doctor={"at": utc_now(), **findings})
         _write_manifest(self.directory, self.manifest)
 
     def digests(self) -> Chain:

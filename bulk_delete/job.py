@@ -165,8 +165,6 @@ async def doctor(settings: Settings, source: Source | None, view: View, *, ids: 
         async with connected(connect, settings, checkpoint, view) as conn:
             diagnosis = await doctoring.examine(conn, ids=DOCTOR_IDS if count is None else count,
                                                 listed=listed)
-        if "auth_style" in diagnosis.record and diagnosis.record["auth_style"] is not None:
-            checkpoint.record_auth_style(diagnosis.record["auth_style"])
         checkpoint.record_doctor(diagnosis.record)
         view.doctor(diagnosis.rows)
         return diagnosis.exit_code
