@@ -194,8 +194,7 @@ def verify(settings: Settings, view: View, *, report: Path | None,
     change, truncation or edit, else 0."""
     checked = verifying.verify(settings.checkpoint_dir, report=report, head=head)
     view.verified(checked)
-    failed = any(finding.failed for each in checked for finding in each.findings)
-    return ExitCode.ATTENTION if failed else ExitCode.OK
+    return ExitCode.ATTENTION if verifying.failures(checked) else ExitCode.OK
 
 
 def lookup(settings: Settings, ids: Sequence[str], view: View, *, as_json: bool) -> ExitCode:

@@ -30,7 +30,7 @@ from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.ratelimit import Limit
 from bulk_delete.tasks import alongside
-from bulk_delete.verify import Checked
+from bulk_delete.verify import Checked, failures
 
 #: Seconds between progress log lines in JSON mode.
 LOG_EVERY = 5.0
@@ -141,7 +141,7 @@ class View:
 
     def verified(self, checked: list[Checked]) -> None:
         """Each directory's record, then one line per file: ok, or what changed."""
-        failed = sum(f.failed for each in checked for f in each.findings)
+        failed = failures(checked)
         for each in checked:
             self._log.info("bulk_delete.verified", directory=str(each.directory),
                            records=each.records, head=each.head,

@@ -51,6 +51,11 @@ class Checked:
     findings: tuple[Finding, ...]
 
 
+def failures(checked: list[Checked]) -> int:
+    """How many files, over every directory checked, changed, were truncated or edited."""
+    return sum(finding.failed for each in checked for finding in each.findings)
+
+
 def verify(directory: Path, *, report: Path | None = None,
            head: str | None = None) -> list[Checked]:
     """The directory (or each shard of it, then the directory itself), checked."""
