@@ -28,6 +28,10 @@ class Requests:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def _per_second(self, count: int) -> float:
+        elapsed = self.elapsed()
+        return count / elapsed if elapsed > 0 else 0.0
+
 
 @dataclass(kw_only=True)
 class Tally(Requests):
@@ -45,8 +49,7 @@ class Tally(Requests):
         return self.accepted + self.already_requested + self.rejected + self.failed
 
     def per_second(self) -> float:
-        elapsed = self.elapsed()
-        return self.done / elapsed if elapsed > 0 else 0.0
+        return self._per_second(self.done)
 
     def eta_seconds(self) -> float | None:
         rate = self.per_second()
@@ -94,8 +97,7 @@ class ListingTally(Requests):
 
     def per_second(self) -> float:
         """Pages a second."""
-        elapsed = self.elapsed()
-        return self.pages / elapsed if elapsed > 0 else 0.0
+        return self._per_second(self.pages)
 
     def eta_seconds(self) -> float | None:
         rate = self.per_second()
