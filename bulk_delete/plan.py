@@ -35,16 +35,19 @@ class FileCounts:
 class Plan:
     """The work list and the counts shown before anything is sent."""
 
-    #: IDs to send (String, named ``id``), each once, in input order.
-    to_send: pl.Series
+    #: Each ID to send once, in input order: ``id`` (String), and the ``file`` (its name,
+    #: Categorical) and ``line`` where it was read first.
+    sending: pl.DataFrame
     #: One entry per input file, in input order.
     files: tuple[FileCounts, ...]
     total: FileCounts
     #: ``file`` (its name), ``line`` and ``raw`` (the value as written) of every invalid row.
     invalid_rows: pl.DataFrame
-    #: ``file`` (its name, Categorical) and ``line`` where each ID of ``to_send`` was read
-    #: first, in the same order.
-    sources: pl.DataFrame
+
+    @property
+    def to_send(self) -> pl.Series:
+        """The IDs to send (String, named ``id``), each once, in input order."""
+        return self.sending["id"]
 
     def totals_dict(self) -> dict[str, int]:
         """The total counts, as fields for a log line."""
@@ -57,8 +60,8 @@ class Plan:
         The outcome and file are Categorical: a column of ten million equal strings would
         cost 16 bytes a row, a Categorical four.
         """
-        pending = self.sources.select(
-            id=self.to_send, outcome=pl.lit(PENDING, pl.Categorical),
+        pending = self.sending.select(
+            "id", outcome=pl.lit(PENDING, pl.Categorical),
             error=pl.lit(None, pl.String), file="file", line="line",
         )
         blank = pl.col("raw").str.strip_chars().fill_null("") == ""
@@ -96,9 +99,9 @@ def make_plan(ids: pl.DataFrame, files: Sequence[Path], done: pl.Series) -> Plan
         line="line",
         raw=pl.col("raw").cast(pl.String),
     )
-    sources = sending.select(file=pl.Series(names, dtype=pl.Categorical).gather(sending["file"]),
-                             line="line")
-    return Plan(sending["id"], counts, _total(counts), invalid_rows, sources)
+    sending = sending.with_columns(
+        file=pl.Series(names, dtype=pl.Categorical).gather(sending["file"]))
+    return Plan(sending, counts, _total(counts), invalid_rows)
 
 
 def _hashes(ids: pl.Series) -> pl.Series:

@@ -135,13 +135,11 @@ def plan_ids(settings: Settings, source: Source, journal_path: Path,
     if settings.shard is None:
         return the_plan, read.receipts
     index, count = settings.shard
-    mask = shards.in_shard(the_plan.to_send, index, count)
-    mine = the_plan.to_send.filter(mask)
-    view.shard(index, count, len(mine), len(the_plan.to_send), settings.rate)
+    mine = the_plan.sending.filter(shards.in_shard(the_plan.to_send, index, count))
+    view.shard(index, count, mine.height, len(the_plan.to_send), settings.rate)
     # Shard 1 alone reports the invalid rows.
     invalid = the_plan.invalid_rows if index == 1 else the_plan.invalid_rows.clear()
-    return replace(the_plan, to_send=mine, invalid_rows=invalid,
-                   sources=the_plan.sources.filter(mask)), read.receipts
+    return replace(the_plan, sending=mine, invalid_rows=invalid), read.receipts
 
 
 def planned(settings: Settings, source: Source, checkpoint: Checkpoint,

@@ -148,13 +148,12 @@ def test_plan_matches_a_plain_model(files: list[list[Value]], done: list[str]) -
 def test_format_plan_table() -> None:
     """The table shows each file and the total with aligned, grouped numbers, then invalid rows."""
     plan = Plan(
-        to_send=pl.Series("id", ["a"]),
+        sending=pl.DataFrame({"id": ["a"], "file": ["exports/users.csv"], "line": [10]}),
         files=(FileCounts("exports/users.csv", 1234567, 2, 30, 400, 1234135),),
         total=FileCounts("total", 1234567, 2, 30, 400, 1234135),
         invalid_rows=pl.DataFrame(
             {"file": ["exports/users.csv"] * 7, "line": range(2, 9), "raw": [""] * 7}
         ),
-        sources=pl.DataFrame({"file": ["exports/users.csv"], "line": [10]}),
     )
     assert format_plan(plan).splitlines() == [
         "file                    rows  invalid  duplicate  already done    to send",
