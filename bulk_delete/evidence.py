@@ -134,7 +134,8 @@ class Workspace:
         """Append each directory's history, then write the report, summary.json, report.html."""
         parts = []
         for number, where in enumerate(self.ranges):
-            frames = [self._range(member, job, where, number) for member in self.members]
+            listed = self._listed(where)  # June's records of the range, for every directory
+            frames = [self._range(member, job, where, number, listed) for member in self.members]
             parts.append(self._part(f"rows-{number:05d}", pl.concat(frames).sort("id")))
         parts.append(self._part("rows-invalid", self._invalid(job)))
         added = {}
@@ -175,18 +176,18 @@ class Workspace:
         return joining.listed_frame(most_advanced(
             pl.scan_parquet(self.path / "listed-*.parquet").filter(where("subject")).collect()))
 
-    def _range(self, member: Member, job: Job, where: Where, number: int) -> pl.DataFrame:
+    def _range(self, member: Member, job: Job, where: Where, number: int,
+               listed: pl.DataFrame) -> pl.DataFrame:
         """One directory's IDs in one range: new history rows kept aside, report rows."""
-        lines = self._lines(member, where).collect()
+        outcomes = joining.latest_outcomes(self._lines(member, where).collect())
         pending = None if member.planned is None else member.planned.filter(
             where("id") & (pl.col("outcome") == journal.PENDING)).collect()
         previous = history.latest(history.scan(member.directory).filter(where("id")))
-        listed = self._listed(where)
-        seen = joining.observed(listed, joining.latest_outcomes(lines), previous)
+        seen = joining.observed(listed, outcomes, previous)
         new = history.changes(seen, previous, job.now).sort("id")
         new.write_parquet(self.path / f"history-{member.index}-{number:05d}.parquet",
                           compression=SCRATCH)
-        return joining.report_rows(lines, pending, listed, kind=job.kind, now=job.now,
+        return joining.report_rows(outcomes, pending, listed, kind=job.kind, now=job.now,
                                    deadline_hours=job.deadline_hours,
                                    seen=history.advance(previous, new))
 
@@ -196,7 +197,8 @@ class Workspace:
                   for member in self.members if member.planned is not None]
         invalid = pl.concat(frames).collect() if frames else None
         return joining.report_rows(
-            pl.DataFrame(schema=dict.fromkeys(journal.COLUMNS, pl.String)), invalid,
+            joining.latest_outcomes(pl.DataFrame(schema=dict.fromkeys(journal.COLUMNS,
+                                                                      pl.String))), invalid,
             pl.DataFrame(schema=dict.fromkeys(joining.LISTED, pl.String)), kind=job.kind,
             now=job.now, deadline_hours=job.deadline_hours)
 

@@ -111,17 +111,17 @@ def observed(listed: pl.DataFrame, outcomes: pl.DataFrame,
     )
 
 
-def report_rows(journal: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | None,
+def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | None,
                 listed: pl.DataFrame, *, kind: Kind, now: datetime, deadline_hours: float,
                 seen: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per ID, sorted by ID, invalid rows last.
 
-    ``journal``: the journal lines of these IDs; ``plans``: their planned rows (pending and
-    invalid); ``listed``: this read of June's listing; ``seen``: the latest history row of
-    each ID once this read's changes are in (:func:`bulk_delete.history.advance`), by
-    default what this read alone shows (a first reconcile).
+    ``outcomes``: the :func:`latest_outcomes` of these IDs' journal lines; ``plans``: their
+    planned rows (pending and invalid); ``listed``: this read of June's listing; ``seen``:
+    the latest history row of each ID once this read's changes are in
+    (:func:`bulk_delete.history.advance`), by default what this read alone shows (a first
+    reconcile).
     """
-    outcomes = latest_outcomes(journal)
     frames = [outcomes]
     invalid = pl.DataFrame(schema={"id": pl.String, "outcome": pl.String, "error": pl.String})
     if plans is not None:

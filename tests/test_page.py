@@ -33,7 +33,14 @@ from bulk_delete.pagedata import (
     histogram,
     run_history,
 )
-from bulk_delete.reconcile import COLUMNS, MEANING, REQUESTED, report_rows, summarize
+from bulk_delete.reconcile import (
+    COLUMNS,
+    MEANING,
+    REQUESTED,
+    latest_outcomes,
+    report_rows,
+    summarize,
+)
 from tests.fakes import FakeJune
 from tests.test_commands import Harness
 
@@ -89,7 +96,8 @@ def report(hostile: bool = False) -> pl.DataFrame:
     plans = pl.DataFrame([("never-sent", "pending", ""), ("", "invalid", "empty ID at ids.csv:9")],
                          schema=["id", "outcome", "error"], orient="row").lazy()
     return report_rows(
-        pl.DataFrame(journal, schema=dict.fromkeys(JOURNAL_COLUMNS, pl.String), orient="row"),
+        latest_outcomes(pl.DataFrame(journal, schema=dict.fromkeys(JOURNAL_COLUMNS, pl.String),
+                                     orient="row")),
         plans, as_frame(listed), kind="user", now=NOW, deadline_hours=DEADLINE)
 
 

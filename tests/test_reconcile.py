@@ -14,7 +14,14 @@ from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
 from bulk_delete.listing import Record, as_frame
 from bulk_delete.present import describe
-from bulk_delete.reconcile import COLUMNS, MEANING, exit_code, report_rows, summarize
+from bulk_delete.reconcile import (
+    COLUMNS,
+    MEANING,
+    exit_code,
+    latest_outcomes,
+    report_rows,
+    summarize,
+)
 from bulk_delete.report import check_path, write, write_summary
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -33,8 +40,8 @@ def plans(*rows: tuple[str, str, str]) -> pl.LazyFrame:
 
 def rows_for(records: pl.DataFrame, listed: dict[str, Record],
              planned: pl.LazyFrame | None = None) -> pl.DataFrame:
-    return report_rows(records, planned, as_frame(list(listed.values())), kind="user", now=NOW,
-                       deadline_hours=72)
+    return report_rows(latest_outcomes(records), planned, as_frame(list(listed.values())),
+                       kind="user", now=NOW, deadline_hours=72)
 
 
 def test_one_row_per_id_with_its_latest_outcome() -> None:
