@@ -77,10 +77,6 @@ class Client(Protocol):
         """POST one deletion request for ``subject``, with its Idempotency-Key."""
         ...
 
-    async def list_page(self, page: int) -> Answer:
-        """GET one page of the unfiltered listing."""
-        ...
-
     async def fetch(self, url: str) -> Answer:
         """GET one listing page at ``url``: the listing URL with its query, or a link June
         gave (paging.py checks it is on the configured host before it gets here)."""
@@ -122,10 +118,6 @@ class JuneClient:
         return await self._call("POST", self._post_url, headers,
                                 data=_Body(deletion_body(self._kind, subject),
                                            content_type="application/json"))
-
-    async def list_page(self, page: int) -> Answer:
-        """GET one page of the unfiltered listing (records move between state lists)."""
-        return await self.fetch(f"{self.listing_url}?page={page}")
 
     async def fetch(self, url: str) -> Answer:
         """GET one listing page at ``url`` (on the configured host: paging.py checks)."""

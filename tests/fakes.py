@@ -122,9 +122,6 @@ class FakeJune:
             self.held.append(subject)
         return Answer(status, "" if status < 300 else f"refused {subject}", quota=self.quota)
 
-    async def list_page(self, page: int) -> Answer:
-        return await self.fetch(f"{self.listing_url}?page={page}")
-
     async def fetch(self, url: str) -> Answer:
         """A listing page: ``?page=N``, and ``?state=S`` lists only when S is ``state``."""
         await asyncio.sleep(0)

@@ -130,9 +130,9 @@ async def test_use_auth_switches_the_form_of_every_later_request(serve: Serve) -
 
     async with open_client(base_url=await serve(handler), kind="user", key=Secret("sk_1"),
                            auth_style="auto", request_timeout=5, concurrency=1) as client:
-        await client.list_page(1)
+        await client.fetch(client.listing_url)
         client.use_auth("basic")
-        await client.list_page(1)
+        await client.fetch(client.listing_url)
         await client.request_deletion("u1")
     basic = "Basic " + base64.b64encode(b"sk_1:").decode()
     assert seen == ["Basic sk_1", basic, basic]
@@ -149,7 +149,7 @@ async def test_rate_limit_headers_reach_the_answer(serve: Serve) -> None:
     async with open_client(base_url=await serve(handler), kind="user", key=Secret("sk_1"),
                            auth_style="raw", request_timeout=5, concurrency=1) as client:
         accepted = await client.request_deletion("u1")
-        throttled = await client.list_page(1)
+        throttled = await client.fetch(client.listing_url)
     quota = Quota(limit=10, window=1.0, remaining=0, reset=1.0)
     assert (accepted.verdict, accepted.quota) == (Verdict.ACCEPTED, quota)
     assert (throttled.verdict, throttled.quota, throttled.wait) == (Verdict.THROTTLED, quota, 2.0)
@@ -256,7 +256,7 @@ async def test_on_the_wire_runs_as_the_request_is_written(serve: Serve) -> None:
         async with open_client(base_url=url, kind="user", key=Secret("sk_1"), auth_style="raw",
                                request_timeout=5, concurrency=2) as client:
             await client.request_deletion("u1")
-            await client.list_page(1)
+            await client.fetch(client.listing_url)
     finally:
         ON_THE_WIRE.reset(token)
     assert events[0] == "wire"
