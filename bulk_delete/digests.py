@@ -26,7 +26,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from bulk_delete.appendlog import AppendLog
 from bulk_delete.errors import InputError
@@ -34,7 +34,6 @@ from bulk_delete.journal import utc_now
 
 NAME = "digests.jsonl"
 HEADER = b"bulk-delete digests 1: one JSON record a line; prev: SHA-256 of the line before\n"
-Mode = Literal["whole", "prefix"]
 #: Bytes hashed per read.
 CHUNK = 1 << 20
 
@@ -43,18 +42,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_digest(path: Path, size: int | None = None) -> tuple[int, str]:
-    """Size and SHA-256 of a file, or of its first ``size`` bytes."""
-    digest = hashlib.sha256()
-    done = 0
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a file, in one read."""
     with path.open("rb") as f:
-        while size is None or done < size:
-            chunk = f.read(CHUNK if size is None else min(CHUNK, size - done))
-            if not chunk:
-                break
-            digest.update(chunk)
-            done += len(chunk)
-    return done, digest.hexdigest()
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return f.tell(), digest
 
 
 def prefix_digests(path: Path, sizes: list[int]) -> dict[int, str | None]:
@@ -137,13 +129,15 @@ class Chain:
 
     def whole(self, path: Path, role: str) -> None:
         """Record a file written (or read) in one piece."""
-        size, digest = file_digest(path)
-        self._append(role=role, path=self._name(path), mode="whole", size=size, sha256=digest)
+        self._file(path, role, "whole")
 
     def prefix(self, path: Path, role: str) -> None:
         """Record an append-only file as it stands: its size and the SHA-256 of those bytes."""
+        self._file(path, role, "prefix")
+
+    def _file(self, path: Path, role: str, mode: str) -> None:
         size, digest = file_digest(path)
-        self._append(role=role, path=self._name(path), mode="prefix", size=size, sha256=digest)
+        self._append(role=role, path=self._name(path), mode=mode, size=size, sha256=digest)
 
     def input(self, receipt: InputFile) -> None:
         """Record an input file with the digest taken when it was read."""
