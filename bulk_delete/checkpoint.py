@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,13 @@ from bulk_delete.config import AuthForm, Kind
 from bulk_delete.digests import Chain
 from bulk_delete.errors import CheckpointError
 from bulk_delete.files import fsync_dir, write_private
+from bulk_delete.history import DIRECTORY as HISTORY
 from bulk_delete.journal import NAME, Journal, utc_now
 
 #: Where each run's plan is kept, and the history's files.
-PLANS, HISTORY = "plans", "history"
+PLANS = "plans"
+#: The folders of files written whole that the digest record names, and their role there.
+RECORDED = ((PLANS, "plan"), (HISTORY, "history"))
 #: A plan's columns as read back (plan.Plan.for_report writes them).
 PLAN_SCHEMA = {"id": pl.String, "outcome": pl.String, "error": pl.String, "file": pl.String,
                "line": pl.UInt32}
@@ -129,10 +133,9 @@ class Checkpoint:
         """Record the journal and runs.jsonl as they stand, and any plan or history file not
         yet recorded (one written just before a crash); return the record's head."""
         chain = self.digests()
-        for sub, role in ((PLANS, "plan"), (HISTORY, "history")):
-            for path in sorted((self.directory / sub).glob("*.parquet")):
-                if not chain.recorded(path):
-                    chain.whole(path, role)
+        for path, role in written_files(self.directory):
+            if not chain.recorded(path):
+                chain.whole(path, role)
         for name, role in ((NAME, "journal"), ("runs.jsonl", "runs")):
             if (self.directory / name).exists():
                 chain.prefix(self.directory / name, role)
@@ -170,6 +173,13 @@ def read_manifest(directory: Path) -> Manifest | None:
     if not (directory / "manifest.json").exists():
         return None
     return _manifest(directory, None, None, create=False)
+
+
+def written_files(directory: Path) -> Iterator[tuple[Path, str]]:
+    """Each plan and state-history file in ``directory``, in order, with its role."""
+    for sub, role in RECORDED:
+        for path in sorted((directory / sub).glob("*.parquet")):
+            yield path, role
 
 
 def plans(directory: Path, *, named: bool = False) -> pl.LazyFrame | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bulk_delete import shards
-from bulk_delete.checkpoint import HISTORY, PLANS
+from bulk_delete.checkpoint import written_files
 from bulk_delete.digests import NAME, file_digest, prefix_digests, read_chain, sha256
 from bulk_delete.errors import UsageError
 
@@ -105,12 +105,11 @@ def _files(directory: Path, records: list[dict[str, Any]]) -> list[Finding]:
             findings.append(_prefix(path, name, held))
         else:
             findings.append(_whole(path, name, held[-1]))
-    for sub in (PLANS, HISTORY):
-        for path in sorted((directory / sub).glob("*.parquet")):
-            name = str(path.relative_to(directory))
-            if name not in by_path:
-                findings.append(Finding("unrecorded", name, "no digest record names it: "
-                                        "added by hand, or written just before a crash"))
+    for path, _ in written_files(directory):
+        name = str(path.relative_to(directory))
+        if name not in by_path:
+            findings.append(Finding("unrecorded", name, "no digest record names it: "
+                                    "added by hand, or written just before a crash"))
     return findings
 
 
