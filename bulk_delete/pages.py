@@ -41,6 +41,10 @@ RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requ
                "user_deletion_requests", "group_deletion_requests")
 #: Objects that may hold the paging fields, besides the page itself.
 PAGING_HOLDERS = ("links", "meta", "pagination")
+#: Where a page says whether more follow, how many pages there are, how many records.
+MORE_KEYS = ("has_more", "hasMore")
+TOTAL_PAGES_KEYS = ("total_pages", "totalPages")
+TOTAL_KEYS = ("total", "total_count", "totalCount")
 #: Keys that name the next page, most specific first within each holder.
 NEXT_KEYS = ("next", "next_page", "nextPage", "next_cursor", "nextCursor", "cursor")
 #: Keys whose value is always an opaque cursor, digits or not.
@@ -97,7 +101,7 @@ def parse_page(payload: Any, *, kind: Kind, number: int) -> Page:
         keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise ListingShapeError(f"listing page {number} holds no list of records ({keys})")
     records = [r for r in (_record(item, kind) for item in items) if r is not None]
-    holders = _holders(payload)
+    holders = paging_holders(payload)
     named, following = _next(holders)
     last = not items or (named and following is None) or _says_last(holders, number)
     return Page(records, last=last, next=following, pages=_pages(holders, len(items)))
@@ -195,7 +199,7 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _holders(payload: Any) -> list[dict[str, Any]]:
+def paging_holders(payload: Any) -> list[dict[str, Any]]:
     """The page itself and its ``links``/``meta``/``pagination`` objects."""
     if not isinstance(payload, dict):
         return []
@@ -235,9 +239,9 @@ def _classify(value: str | int | None, *, cursor: bool) -> Next | None:
 
 def _says_last(holders: list[dict[str, Any]], number: int) -> bool:
     for holder in holders:
-        if holder.get("has_more", holder.get("hasMore")) is False:
+        if holder.get(MORE_KEYS[0], holder.get(MORE_KEYS[1])) is False:
             return True
-        total_pages = _count(holder, "total_pages", "totalPages")
+        total_pages = _count(holder, *TOTAL_PAGES_KEYS)
         if total_pages is not None and number >= total_pages:
             return True
     return False
@@ -245,11 +249,11 @@ def _says_last(holders: list[dict[str, Any]], number: int) -> bool:
 
 def _pages(holders: list[dict[str, Any]], size: int) -> int | None:
     for holder in holders:
-        total_pages = _count(holder, "total_pages", "totalPages")
+        total_pages = _count(holder, *TOTAL_PAGES_KEYS)
         if total_pages is not None:
             return total_pages
     for holder in holders:
-        total = _count(holder, "total", "total_count", "totalCount")
+        total = _count(holder, *TOTAL_KEYS)
         if total is not None and size:
             return math.ceil(total / size)
     return None

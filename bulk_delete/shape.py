@@ -13,9 +13,12 @@ from typing import Any
 
 from bulk_delete.config import Kind
 from bulk_delete.pages import (
+    MORE_KEYS,
     NEXT_KEYS,
-    PAGING_HOLDERS,
+    TOTAL_KEYS,
+    TOTAL_PAGES_KEYS,
     locate_records,
+    paging_holders,
     parse_page,
     record_fields,
     related_subject,
@@ -118,18 +121,15 @@ def _paging(form: str | None, value: str | None) -> str:
 
 def _end(payload: Any) -> str:
     """How the listing says where it ends, as far as page 1 shows."""
-    if not isinstance(payload, dict):
-        return "an empty page"
-    holders = [payload, *(payload[key] for key in PAGING_HOLDERS
-                          if isinstance(payload.get(key), dict))]
-    for holder in holders:
-        if "has_more" in holder or "hasMore" in holder:
+    found = paging_holders(payload)
+    for holder in found:
+        if any(key in holder for key in MORE_KEYS):
             return "has_more: false"
-        if any(key in holder for key in ("total_pages", "totalPages")):
+        if any(key in holder for key in TOTAL_PAGES_KEYS):
             return "total_pages"
-    for holder in holders:
+    for holder in found:
         if any(key in holder for key in NEXT_KEYS):
             return "a null next"
-        if any(key in holder for key in ("total", "total_count", "totalCount")):
+        if any(key in holder for key in TOTAL_KEYS):
             return "total records"
     return "an empty page"
