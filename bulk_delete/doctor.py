@@ -18,7 +18,6 @@ against an API bulk-delete cannot read would report every ID missing.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from bulk_delete.connection import Connection
 from bulk_delete.errors import ApiUnavailable, ExitCode
 from bulk_delete.listed import STATES
 from bulk_delete.network import route_for
-from bulk_delete.pages import Page, parse_page
+from bulk_delete.pages import Page, decode_page
 from bulk_delete.paging import Ask, first, following
 from bulk_delete.preflight import preflight
 from bulk_delete.ratelimit import Limit, Quota
@@ -81,15 +80,9 @@ class _Probe:
                                       f"{answer.message}".rstrip())
             return None
         try:
-            payload = json.loads(answer.body)
-        except ValueError:
-            start = answer.body[:40].decode("utf-8", "replace")
-            diagnosis.problems.append(f"{what} is not JSON (it starts {start!r})")
-            return None
-        try:
-            return payload, parse_page(payload, kind=self.conn.settings.kind, number=number)
-        except ValueError as exc:
-            diagnosis.problems.append(f"{what} cannot be read: {exc}")
+            return decode_page(answer.body, what, kind=self.conn.settings.kind, number=number)
+        except ApiUnavailable as exc:
+            diagnosis.problems.append(str(exc))
             return None
 
 

@@ -29,7 +29,6 @@ was found.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Protocol
 
@@ -42,7 +41,7 @@ from bulk_delete.errors import ApiUnavailable, UsageError
 from bulk_delete.listed import LISTED_SCHEMA, STATES, Collected, as_frame, most_advanced
 from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer
-from bulk_delete.pages import ListingShapeError, Page, Record, parse_page
+from bulk_delete.pages import Page, Record, decode_page
 from bulk_delete.paging import Ask, first, following, numbered
 from bulk_delete.retry import Events, Retrier, Unobserved
 from bulk_delete.wanted import Wanted
@@ -234,15 +233,7 @@ class Listing:
         if verdict is not Verdict.ACCEPTED:
             raise ApiUnavailable(f"{what}: {answer.message or answer.status} "
                                  f"after {attempts} attempts; a rerun resumes")
-        try:
-            payload = json.loads(answer.body)
-        except ValueError:
-            start = answer.body[:40].decode("utf-8", "replace")
-            raise ApiUnavailable(f"{what} is not JSON (it starts {start!r})") from None
-        try:
-            return parse_page(payload, kind=self._kind, number=index)
-        except ListingShapeError as exc:
-            raise ApiUnavailable(f"{what} cannot be read: {exc}") from None
+        return decode_page(answer.body, what, kind=self._kind, number=index)[1]
 
 
 def _ignores(page: Page, state: str | None) -> bool:

@@ -29,12 +29,14 @@ June publishes no response format, so a page is read by these rules:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bulk_delete.config import Kind
+from bulk_delete.errors import ApiUnavailable
 
 #: Where a page's records are looked for first, before any other list of objects.
 RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requests",
@@ -105,6 +107,20 @@ def parse_page(payload: Any, *, kind: Kind, number: int) -> Page:
     named, following = _next(holders)
     last = not items or (named and following is None) or _says_last(holders, number)
     return Page(records, last=last, next=following, pages=_pages(holders, len(items)))
+
+
+def decode_page(body: bytes, what: str, *, kind: Kind, number: int) -> tuple[Any, Page]:
+    """The JSON of one listing page and the page read from it; ApiUnavailable naming
+    ``what`` when it is not JSON or holds no list of records."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        start = body[:40].decode("utf-8", "replace")
+        raise ApiUnavailable(f"{what} is not JSON (it starts {start!r})") from None
+    try:
+        return payload, parse_page(payload, kind=kind, number=number)
+    except ListingShapeError as exc:
+        raise ApiUnavailable(f"{what} cannot be read: {exc}") from None
 
 
 def instant(text: str | None) -> int | None:
