@@ -20,13 +20,11 @@ class Wanted:
 
     def __init__(self, ids: pl.Series) -> None:
         self._sorted = ids.cast(pl.String).drop_nulls().sort()
-        size = len(self._sorted)
         #: Distinct IDs wanted.
-        self.count = int((self._sorted.slice(1) != self._sorted.slice(0, size - 1)).sum()) + 1 \
-            if size else 0
+        self.count = self._sorted.n_unique()
         #: Distinct IDs found so far.
         self.found = 0
-        self._flags = bytearray(size)
+        self._flags = bytearray(len(self._sorted))
 
     def __repr__(self) -> str:
         return f"Wanted(found={self.found:,} of {self.count:,})"
