@@ -20,7 +20,13 @@ from bulk_delete.wanted import Wanted
 #: Known states, least to most advanced.
 STATES = ("requested", "started", "finished")
 #: Which read found a record: the unfiltered listing, or one state's listing.
-READS = ("listing", *(f"state={state}" for state in STATES))
+def read_name(state: str | None) -> str:
+    """The name of a listing read, as ``found_in`` says it: the unfiltered ``listing``, or
+    ``state=S``."""
+    return "listing" if state is None else f"state={state}"
+
+
+READS = tuple(read_name(state) for state in (None, *STATES))
 FOUND_IN = pl.Enum(READS)
 INSTANT = pl.Datetime("us", "UTC")
 #: What a read returns: one row per subject, in its most advanced state.

@@ -38,7 +38,14 @@ from bulk_delete.answers import Verdict, auth_error
 from bulk_delete.api import Client
 from bulk_delete.config import AuthStyle, Kind
 from bulk_delete.errors import ApiUnavailable, UsageError
-from bulk_delete.listed import LISTED_SCHEMA, STATES, Collected, as_frame, most_advanced
+from bulk_delete.listed import (
+    LISTED_SCHEMA,
+    STATES,
+    Collected,
+    as_frame,
+    most_advanced,
+    read_name,
+)
 from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer
 from bulk_delete.pages import Page, Record, decode_page
@@ -134,7 +141,7 @@ class Listing:
     async def _search(self, state: str | None, sought: Wanted | None, collected: Collected,
                       *, full: bool) -> None:
         """One listing, read once, and once more page by page if page 1 moved meanwhile."""
-        read = "listing" if state is None else f"state={state}"
+        read = read_name(state)
         self._events.listing(read, None if sought is None else sought.count)
         before = await self._pass(state, self._window, sought, collected, full=full,
                                   unfound_only=state is not None)
@@ -158,7 +165,7 @@ class Listing:
         (``unfound_only``).
         """
         url = self._client.listing_url
-        read = "listing" if state is None else f"state={state}"
+        read = read_name(state)
         ask = first(url, state)
         flight: dict[int, asyncio.Task[Page]] = {}
         previous: list[Record] | None = None
