@@ -95,8 +95,6 @@ class Pacer:
         self._last_change = -math.inf
         #: The rate June admitted when it last said 429, as a ``rate`` (margin included).
         self._found: float | None = None
-        #: When the pause of the last slow-down ended.
-        self._resumed = -math.inf
         #: The rate set at the last slow-down.
         self._cut: float | None = None
         #: The rate before the last step up, which held for a second at least.
@@ -219,13 +217,12 @@ class Pacer:
         """A request started at ``started`` got 429: pause everyone and slow down once."""
         now, tuning = self._clock(), self.tuning
         pause = min(tuning.max_pause, 1.0 if retry_after is None else retry_after)
-        if started > self._epoch:
-            self._resumed = self._paused_until  # the last pause ended then
+        resumed = self._paused_until  # when the pause of the last slow-down ended
         self._paused_until = max(self._paused_until, now + pause)
         if started <= self._epoch:
             return  # sent before the last slow-down: the same congestion, already handled
         found = (1 + tuning.margin) * sum(1 for t in self._starts if started - 1.0 <= t < started)
-        rate, climb = self._slower(found, now)
+        rate, climb = self._slower(found, now, resumed)
         self._found = found
         failed = self.rate
         self.rate = self._cut = min(self.ceiling, max(tuning.min_rate, tuning.floor * failed,
@@ -234,7 +231,7 @@ class Pacer:
         self._good = None
         self._epoch = self._last_change = now
 
-    def _slower(self, found: float, now: float) -> tuple[float, float]:
+    def _slower(self, found: float, now: float, resumed: float) -> tuple[float, float]:
         """The rate after a 429 that ``found`` June's limit, and how far to climb back quickly.
 
         Just under ``found``, and no higher than a rate known to hold under the same limit.
@@ -251,6 +248,6 @@ class Pacer:
         if failed > self._cut:  # climbing back: the last step was one too many
             rate = min(rate, self._good or self._cut)
             return rate, rate
-        if now - max(self._epoch, self._resumed) < tuning.hasty:  # the last cut: far too high
+        if now - max(self._epoch, resumed) < tuning.hasty:  # the last cut: far too high
             return min(rate, tuning.decrease * failed), rate
         return rate, rate
