@@ -206,13 +206,15 @@ def _submit(state: SandboxState, kind: Kind) -> Action:
             except ValueError as exc:
                 return _bad(state, request, 422, str(exc))
             if remembered is not None:
-                return _posted(state, request, remembered.record, remembered.status, field)
+                return _posted(state, request, remembered.record, remembered.status, field,
+                               now=state.clock())
         if _refused(subject, state.config.reject_prefix):
             return _bad(state, request, 422, f"unknown {kind}: {subject}")
-        record, status = state.apply(kind, subject, state.clock())
+        now = state.clock()
+        record, status = state.apply(kind, subject, now)
         if key is not None:
             state.remember(key, kind, record, status)
-        return _posted(state, request, record, status, field)
+        return _posted(state, request, record, status, field, now=now)
 
     return submit
 
@@ -225,14 +227,16 @@ def _idempotency_key(state: SandboxState, request: web.Request) -> str | None:
 
 
 def _posted(
-    state: SandboxState, request: web.Request, record: Record, status: int, field: str
+    state: SandboxState, request: web.Request, record: Record, status: int, field: str, *,
+    now: float,
 ) -> web.Response:
-    """The answer to an applied POST: the record, or a 409 naming the request that exists."""
+    """The answer to an applied POST at ``now``: the record, or a 409 naming the request that
+    exists."""
     config = state.config
     if status == 409:
         message = f"a deletion request already exists for {field} {record.subject}"
         return _error(state, request, 409, f"{message} (request {record.request_id})")
-    return answer(config.body_style, 200, record.view(field, state.clock(), config))
+    return answer(config.body_style, 200, record.view(field, now, config))
 
 
 def _bad(state: SandboxState, request: web.Request, status: int, message: str) -> web.Response:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import click
 
-from bulk_delete.sandbox.config import SandboxConfig
+from bulk_delete.sandbox.config import SandboxConfig, knob_types
 from bulk_delete.sandbox.server import SandboxServer
 
 _DEFAULTS = SandboxConfig()
@@ -31,7 +31,7 @@ T = TypeVar("T")
 def _choice(flag: str, help_text: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """An option for a knob with a few possible values, listed from its type."""
     name = flag.removeprefix("--").replace("-", "_")
-    choices = typing.get_args(typing.get_type_hints(SandboxConfig)[name])
+    choices = typing.get_args(knob_types()[name])
     return click.option(
         flag,
         type=click.Choice(choices),

@@ -106,7 +106,7 @@ class SandboxConfig:
     reject_prefix: str | None = None
 
     def __post_init__(self) -> None:
-        for name, hint in _knob_types().items():
+        for name, hint in knob_types().items():
             _check_choice(name, hint, getattr(self, name))
         if not self.api_key or any(ch.isspace() for ch in self.api_key):
             raise ValueError("api_key must be a non-empty string without whitespace")
@@ -134,7 +134,7 @@ class SandboxConfig:
         Values come from JSON, so an int is accepted where a float is expected, and a
         list where a tuple is.
         """
-        hints = _knob_types()
+        hints = knob_types()
         unknown = sorted(set(changes) - set(hints))
         if unknown:
             raise ValueError(f"unknown knob(s): {', '.join(unknown)}")
@@ -147,7 +147,7 @@ class SandboxConfig:
 
 
 @cache
-def _knob_types() -> dict[str, Any]:
+def knob_types() -> dict[str, Any]:
     """Field name -> resolved type (the annotations are strings under postponed evaluation)."""
     return typing.get_type_hints(SandboxConfig)
 
