@@ -25,6 +25,13 @@ from bulk_delete.sandbox.config import LimiterKind, RateLimitHeaders, RetryAfter
 WINDOW = 1.0
 
 
+def _expire(times: deque[float], now: float) -> None:
+    """Drop from ``times`` (oldest first) every entry a window ending at ``now`` no longer holds."""
+    horizon = now - WINDOW
+    while times and times[0] <= horizon:
+        times.popleft()
+
+
 def _wait(times: deque[float], limit: int, now: float) -> float:
     """Seconds until ``times`` (oldest first) holds fewer than ``limit`` entries.
 
@@ -56,9 +63,7 @@ class SlidingWindow:
         A refused request is not recorded, so refusals never extend a client's wait.
         """
         times = self._times
-        horizon = now - WINDOW
-        while times and times[0] <= horizon:
-            times.popleft()
+        _expire(times, now)
         if limit is not None and len(times) >= limit:
             return _wait(times, limit, now)
         times.append(now)
@@ -78,13 +83,12 @@ def _quota(times: deque[float], limit: int, now: float) -> tuple[int, float]:
     return max(0, limit - len(times)), _wait(times, limit, now) if times else 0.0
 
 
-class StrictWindow:
-    """A sliding window that counts refused requests too, like limiters keyed on attempts."""
+class _Metered:
+    """A limiter that counts its own way and keeps its admissions in a SlidingWindow."""
 
-    __slots__ = ("_tries", "meter")
+    __slots__ = ("meter",)
 
     def __init__(self, meter: SlidingWindow) -> None:
-        self._tries: deque[float] = deque()
         #: The admissions, for ``peak``.
         self.meter = meter
 
@@ -93,14 +97,22 @@ class StrictWindow:
         """The most admissions seen in any 1-second window."""
         return self.meter.peak
 
+
+class StrictWindow(_Metered):
+    """A sliding window that counts refused requests too, like limiters keyed on attempts."""
+
+    __slots__ = ("_tries",)
+
+    def __init__(self, meter: SlidingWindow) -> None:
+        super().__init__(meter)
+        self._tries: deque[float] = deque()
+
     def admit(self, now: float, limit: int | None) -> float | None:
         """Count the try; admit it (None) or return the seconds of silence it must wait."""
         if limit is None:
             return self.meter.admit(now, None)
         tries = self._tries
-        horizon = now - WINDOW
-        while tries and tries[0] <= horizon:
-            tries.popleft()
+        _expire(tries, now)
         full = len(tries) >= limit
         tries.append(now)
         if full:  # the wait counts this refusal too: longer than a sliding wait
@@ -112,21 +124,16 @@ class StrictWindow:
         return _quota(self._tries, limit, now)
 
 
-class FixedWindow:
-    """``limit`` requests per whole second of the clock; the count starts again each second."""
+class FixedWindow(_Metered):
+    """``limit`` requests per whole second of the clock (so up to 2 x limit in a window across
+    a boundary); the count starts again each second."""
 
-    __slots__ = ("_count", "_second", "meter")
+    __slots__ = ("_count", "_second")
 
     def __init__(self, meter: SlidingWindow) -> None:
+        super().__init__(meter)
         self._second = -math.inf
         self._count = 0
-        #: The admissions, for ``peak``.
-        self.meter = meter
-
-    @property
-    def peak(self) -> int:
-        """The most admissions seen in any 1-second window (up to 2 x limit here)."""
-        return self.meter.peak
 
     def admit(self, now: float, limit: int | None) -> float | None:
         """Admit (None) while this second has room, else the seconds until the next second."""
