@@ -107,16 +107,23 @@ class Collected:
         if not chunks:
             return pl.DataFrame(schema=LISTED_SCHEMA)
         rows = pl.concat(chunks, rechunk=False)
-        if rows[self._key].n_unique() != rows.height:  # a subject in two chunks: rare
+        if self._repeats(rows):  # a subject in two chunks: rare
             chunks = [most_advanced(rows, self._key)]
         del rows
-        wanted = self._wanted
-        if wanted is not None:
-            # Chunk by chunk: a column of one chunk beside columns of many would make polars
-            # copy every column into one (measured: 0.2 GB more at five million rows).
-            chunks = [chunk.with_columns(wanted.subjects(chunk[POSITION])).drop(POSITION)
-                      for chunk in chunks]
+        # Chunk by chunk: a column of one chunk beside columns of many would make polars
+        # copy every column into one (measured: 0.2 GB more at five million rows).
+        chunks = [self._named(chunk) for chunk in chunks]
         return pl.concat(chunks, rechunk=False).select(list(LISTED_SCHEMA))
+
+    def _repeats(self, rows: pl.DataFrame) -> bool:
+        """Whether a subject is in ``rows`` more than once."""
+        return rows[self._key].n_unique() != rows.height
+
+    def _named(self, chunk: pl.DataFrame) -> pl.DataFrame:
+        """``chunk`` with each subject in place of its position among the wanted IDs."""
+        if self._wanted is None:
+            return chunk
+        return chunk.with_columns(self._wanted.subjects(chunk[POSITION])).drop(POSITION)
 
     def _instant(self, text: str | None) -> int | None:
         when = instant(text)
@@ -133,11 +140,8 @@ class Collected:
             pl.col("created_at", "updated_at").cast(INSTANT),
         )
         self._pages, self._held = [], 0
-        unique = rows[self._key].n_unique() == rows.height
-        chunk = rows if unique else most_advanced(rows, self._key)
+        chunk = most_advanced(rows, self._key) if self._repeats(rows) else rows
         if self._spill is None:
             self._chunks.append(chunk)
             return
-        if self._wanted is not None:
-            chunk = chunk.with_columns(self._wanted.subjects(chunk[POSITION])).drop(POSITION)
-        self._spill(chunk.select(list(LISTED_SCHEMA)))
+        self._spill(self._named(chunk).select(list(LISTED_SCHEMA)))
