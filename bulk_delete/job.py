@@ -30,6 +30,7 @@ from bulk_delete.steps import (
     connected,
     in_checkpoint,
     logged,
+    opened,
     plan_ids,
     planned,
     reconcile_step,
@@ -120,13 +121,10 @@ async def _reconcile_shards(settings: Settings, members: list[Path], view: View,
     """One reconcile over every shard of a job: one listing read, one report in the parent."""
     if settings.sandbox:
         raise UsageError("--sandbox reconciles one checkpoint at a time: add --shard K/N")
-    settings.require_key()
-    kind, api_host = config.claims(settings, create=False)
     parent = settings.checkpoint_dir
-    with Interrupts() as interrupts, contextlib.ExitStack() as stack:
-        checkpoints = [stack.enter_context(Checkpoint.open(
-            directory, kind=kind, api_host=api_host, create=False, command="reconcile"))
-            for directory in members]
+    with contextlib.ExitStack() as stack:
+        interrupts = stack.enter_context(Interrupts())
+        checkpoints = opened(stack, settings, members, "reconcile", create=False)
         held = checkpoints[0].manifest
         for other in checkpoints[1:]:  # the first one's kind and host bind the others
             if (other.manifest.kind, other.manifest.api_host) != (held.kind, held.api_host):

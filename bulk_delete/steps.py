@@ -61,14 +61,23 @@ async def in_checkpoint(settings: Settings, command: str,
                          step: Callable[[Checkpoint, Interrupts], Awaitable[ExitCode]],
                          view: View, *, create: bool) -> ExitCode:
     """Run ``step`` on the locked checkpoint, under signal handlers, logged in runs.jsonl."""
+    with contextlib.ExitStack() as stack:
+        interrupts = stack.enter_context(Interrupts())
+        [checkpoint] = opened(stack, settings, [settings.checkpoint_dir], command, create=create)
+        return await logged([checkpoint], command, lambda: step(checkpoint, interrupts),
+                             interrupts, view)
+
+
+def opened(stack: contextlib.ExitStack, settings: Settings, directories: list[Path],
+           command: str, *, create: bool) -> list[Checkpoint]:
+    """Each checkpoint directory opened and locked for ``command`` until ``stack`` closes;
+    the key is checked first."""
     if not settings.sandbox:
         settings.require_key()  # before minutes of reading millions of IDs
     kind, api_host = config.claims(settings, create=create)
-    with Interrupts() as interrupts, Checkpoint.open(
-        settings.checkpoint_dir, kind=kind, api_host=api_host, create=create, command=command,
-    ) as checkpoint:
-        return await logged([checkpoint], command, lambda: step(checkpoint, interrupts),
-                             interrupts, view)
+    return [stack.enter_context(Checkpoint.open(directory, kind=kind, api_host=api_host,
+                                                create=create, command=command))
+            for directory in directories]
 
 
 async def logged(checkpoints: list[Checkpoint], command: str,
