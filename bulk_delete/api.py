@@ -79,7 +79,7 @@ class Client(Protocol):
 
     async def fetch(self, url: str) -> Answer:
         """GET one listing page at ``url``: the listing URL with its query, or a link June
-        gave (paging.py checks it is on the configured host before it gets here)."""
+        gave (next_page.py checks it is on the configured host before it gets here)."""
         ...
 
 
@@ -120,7 +120,7 @@ class JuneClient:
                                            content_type="application/json"))
 
     async def fetch(self, url: str) -> Answer:
-        """GET one listing page at ``url`` (on the configured host: paging.py checks)."""
+        """GET one listing page at ``url`` (on the configured host: next_page.py checks)."""
         _on_the_wire()  # no body: aiohttp writes the request before it first waits
         return await self._call("GET", url, self._headers)
 

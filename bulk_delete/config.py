@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from bulk_delete import shards as shards_module
+from bulk_delete import shards
 from bulk_delete.errors import UsageError
 from bulk_delete.network import checked_ca_bundle, is_loopback
 
@@ -187,14 +187,14 @@ def resolve(options: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
     )
 
 
-def _shard(shard: str | None, shards: int | None,
+def _shard(shard: str | None, count: int | None,
            env: Mapping[str, str]) -> tuple[int, int] | None:
-    if shard is not None and shards is not None:
+    if shard is not None and count is not None:
         raise UsageError("use --shard K/N or --shards N (with JOB_COMPLETION_INDEX), not both")
     if shard is not None:
-        return shards_module.parse(shard)
-    if shards is not None:
-        return shards_module.from_job_index(shards, env.get("JOB_COMPLETION_INDEX"))
+        return shards.parse(shard)
+    if count is not None:
+        return shards.from_job_index(count, env.get("JOB_COMPLETION_INDEX"))
     return None
 
 

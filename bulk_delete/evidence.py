@@ -25,15 +25,13 @@ from typing import Any, Final
 
 import polars as pl
 
-from bulk_delete import __version__, history, journal
-from bulk_delete import reconcile as joining
-from bulk_delete import report as reports
+from bulk_delete import __version__, history, journal, report_files, report_rows
 from bulk_delete.checkpoint import last_runs, plans
 from bulk_delete.config import Kind
 from bulk_delete.digests import InputFile, inputs_read
 from bulk_delete.listing import LISTED_SCHEMA, most_advanced
-from bulk_delete.page import write_page
-from bulk_delete.pagedata import PageData
+from bulk_delete.report_html import write_page
+from bulk_delete.report_html_data import PageData
 
 #: About this many IDs are worked on at once.
 RANGE = 200_000
@@ -145,14 +143,14 @@ class Workspace:
             if path is not None:
                 added[member.directory] = path
         rows = pl.scan_parquet(parts)
-        reports.write(rows, job.report)
+        report_files.write(rows, job.report)
         summary = {"reconciled_at": _time(job.now), "deadline_hours": job.deadline_hours,
-                   **joining.summarize(rows),
+                   **report_rows.summarize(rows),
                    "about": {"tool": f"bulk-delete {__version__}", "kind": job.kind,
                              "api_host": job.api_host, "report": job.report.name,
-                             "columns": joining.MEANING}}
+                             "columns": report_rows.MEANING}}
         summary_path = job.report.with_name("summary.json")
-        reports.write_summary(summary, summary_path)
+        report_files.write_summary(summary, summary_path)
         page = job.report.with_name("report.html")
         directories = [member.directory for member in self.members]
         write_page(page, PageData(rows=rows, summary=summary, runs=_runs(directories),
@@ -173,21 +171,21 @@ class Workspace:
 
     def _listed(self, where: Where) -> pl.DataFrame:
         """The records kept whose subject is in the range, each subject once."""
-        return joining.listed_frame(most_advanced(
+        return report_rows.listed_frame(most_advanced(
             pl.scan_parquet(self.path / "listed-*.parquet").filter(where("subject")).collect()))
 
     def _range(self, member: Member, job: Job, where: Where, number: int,
                listed: pl.DataFrame) -> pl.DataFrame:
         """One directory's IDs in one range: new history rows kept aside, report rows."""
-        outcomes = joining.latest_outcomes(self._lines(member, where).collect())
+        outcomes = report_rows.latest_outcomes(self._lines(member, where).collect())
         pending = None if member.planned is None else member.planned.filter(
             where("id") & (pl.col("outcome") == journal.PENDING)).collect()
         previous = history.latest(history.scan(member.directory).filter(where("id")))
-        seen = joining.observed(listed, outcomes, previous)
+        seen = report_rows.observed(listed, outcomes, previous)
         new = history.changes(seen, previous, job.now).sort("id")
         new.write_parquet(self.path / f"history-{member.index}-{number:05d}.parquet",
                           compression=SCRATCH)
-        return joining.report_rows(outcomes, pending, listed, kind=job.kind, now=job.now,
+        return report_rows.report_rows(outcomes, pending, listed, kind=job.kind, now=job.now,
                                    deadline_hours=job.deadline_hours,
                                    seen=history.advance(previous, new))
 
@@ -196,10 +194,10 @@ class Workspace:
         frames = [member.planned.filter(pl.col("outcome") == journal.INVALID)
                   for member in self.members if member.planned is not None]
         invalid = pl.concat(frames).collect() if frames else None
-        return joining.report_rows(
-            joining.latest_outcomes(pl.DataFrame(schema=dict.fromkeys(journal.COLUMNS,
+        return report_rows.report_rows(
+            report_rows.latest_outcomes(pl.DataFrame(schema=dict.fromkeys(journal.COLUMNS,
                                                                       pl.String))), invalid,
-            pl.DataFrame(schema=dict.fromkeys(joining.LISTED, pl.String)), kind=job.kind,
+            pl.DataFrame(schema=dict.fromkeys(report_rows.LISTED, pl.String)), kind=job.kind,
             now=job.now, deadline_hours=job.deadline_hours)
 
     def _part(self, name: str, rows: pl.DataFrame) -> Path:

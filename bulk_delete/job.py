@@ -11,11 +11,7 @@ import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from bulk_delete import api, config, journal, shards
-from bulk_delete import doctor as doctoring
-from bulk_delete import lookup as looking
-from bulk_delete import report as reports
-from bulk_delete import verify as verifying
+from bulk_delete import api, config, diagnosis, journal, report_files, shards, stories, verification
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
 from bulk_delete.config import Settings
 from bulk_delete.connection import Connect, connect
@@ -77,7 +73,7 @@ async def run(settings: Settings, source: Source, view: View, *, skip_existing: 
               checking: Checking, connect: Connect = connect) -> ExitCode:
     """Submit, then reconcile: the cron default."""
     if checking.report is not None:
-        reports.check_path(checking.report)
+        report_files.check_path(checking.report)
 
     async def step(checkpoint: Checkpoint, interrupts: Interrupts) -> ExitCode:
         to_send = planned(settings, source, checkpoint, view)
@@ -100,7 +96,7 @@ async def reconcile(settings: Settings, view: View, *, checking: Checking,
     and writes one report there; each shard keeps its own history.
     """
     if checking.report is not None:
-        reports.check_path(checking.report)
+        report_files.check_path(checking.report)
     members = shards.directories(settings.checkpoint_dir)
     if members:
         return await _reconcile_shards(settings, members, view, checking, connect)
@@ -161,11 +157,11 @@ async def doctor(settings: Settings, source: Source | None, view: View, *, ids: 
             total = plan_ids(settings, source, checkpoint.journal_path, view)[0].total
             count, listed = total.to_send, total.to_send + total.done
         async with connected(connect, settings, checkpoint, view) as conn:
-            diagnosis = await doctoring.examine(conn, ids=DOCTOR_IDS if count is None else count,
-                                                listed=listed)
-        checkpoint.record_doctor(diagnosis.record)
-        view.doctor(diagnosis.rows)
-        return diagnosis.exit_code
+            found = await diagnosis.examine(conn, ids=DOCTOR_IDS if count is None else count,
+                                            listed=listed)
+        checkpoint.record_doctor(found.record)
+        view.doctor(found.rows)
+        return found.exit_code
 
     return await in_checkpoint(settings, "doctor", step, view, create=True)
 
@@ -190,12 +186,12 @@ def verify(settings: Settings, view: View, *, report: Path | None,
            head: str | None) -> ExitCode:
     """Check the checkpoint and its report against the digest record, offline: 4 on any
     change, truncation or edit, else 0."""
-    checked = verifying.verify(settings.checkpoint_dir, report=report, head=head)
+    checked = verification.verify(settings.checkpoint_dir, report=report, head=head)
     view.verified(checked)
-    return ExitCode.ATTENTION if verifying.failures(checked) else ExitCode.OK
+    return ExitCode.ATTENTION if verification.failures(checked) else ExitCode.OK
 
 
 def lookup(settings: Settings, ids: Sequence[str], view: View, *, as_json: bool) -> ExitCode:
     """Each ID's story, offline, without the lock."""
-    view.looked_up(looking.lookup(settings.checkpoint_dir, ids), as_json=as_json)
+    view.looked_up(stories.of(settings.checkpoint_dir, ids), as_json=as_json)
     return ExitCode.OK

@@ -1,11 +1,11 @@
 """Reading June's deletion-request listing: the subjects wanted, in their most advanced state.
 
 A read pages the unfiltered listing (a record never leaves it as June works),
-page by page as paging.py says: a link or cursor June gives is followed one page
+page by page as next_page.py says: a link or cursor June gives is followed one page
 at a time; ``?page=N`` pages are read ahead, up to ``window`` in flight, and never
 more than twice the pages already read, so a read that stops early has asked for
 at most twice what it needed. Pages are taken in order, so the stop rules see them
-as a page-by-page reader would: a page that says it is the last (pages.py), a page
+as a page-by-page reader would: a page that says it is the last (listing_page.py), a page
 that repeats the one before (a server that ignores the paging), MAX_PAGES.
 
 Given ``wanted`` IDs, the read keeps only their records and stops as soon as every
@@ -36,9 +36,7 @@ import polars as pl
 
 from bulk_delete.answers import Verdict, auth_error
 from bulk_delete.api import Client
-from bulk_delete.config import AuthStyle, Kind
-from bulk_delete.errors import ApiUnavailable, UsageError
-from bulk_delete.listed import (
+from bulk_delete.collected import (
     LISTED_SCHEMA,
     STATES,
     Collected,
@@ -46,10 +44,12 @@ from bulk_delete.listed import (
     most_advanced,
     read_name,
 )
+from bulk_delete.config import AuthStyle, Kind
+from bulk_delete.errors import ApiUnavailable, UsageError
+from bulk_delete.listing_page import Page, Record, decode_page
 from bulk_delete.logs import get_logger
+from bulk_delete.next_page import Ask, first, following, numbered
 from bulk_delete.pacing import Pacer
-from bulk_delete.pages import Page, Record, decode_page
-from bulk_delete.paging import Ask, first, following, numbered
 from bulk_delete.retry import Events, Retrier, Unobserved
 from bulk_delete.wanted import Wanted
 

@@ -25,12 +25,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bulk_delete.logs import get_logger
-from bulk_delete.lookup import Story
 from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.ratelimit import Limit
+from bulk_delete.stories import Story
 from bulk_delete.tasks import alongside
-from bulk_delete.verify import Checked, failures
+from bulk_delete.verification import Checked, failures
 
 #: Seconds between progress log lines in JSON mode.
 LOG_EVERY = 5.0
@@ -132,7 +132,7 @@ class View:
         width = max(len(topic) for topic, _ in rows)
         for topic, text in rows:
             self._say(f"{topic:<{width}}  {text}")
-        self._log.info("bulk_delete.doctor", **dict(rows))
+        self._log.info("bulk_delete.diagnosis", **dict(rows))
 
     def sealed(self, directory: Path, head: str) -> None:
         """The digest record's head: kept elsewhere, it proves the record was not rewritten."""

@@ -1,6 +1,6 @@
 """What one listing page looks like, in words a person can check: for ``doctor``.
 
-June publishes no response format; pages.py reads any plausible one. This module
+June publishes no response format; listing_page.py reads any plausible one. This module
 says which one it met: where the records are, which fields name the subject, the
 state and the times, how many records a page holds, how the next page is named
 and how the end is signalled, and what it could not read.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulk_delete.config import Kind
-from bulk_delete.pages import (
+from bulk_delete.listing_page import (
     MORE_KEYS,
     NEXT_KEYS,
     TOTAL_KEYS,
@@ -25,7 +25,7 @@ from bulk_delete.pages import (
     subject_key,
 )
 
-#: Time fields, in the order pages.py reads them.
+#: Time fields, in the order listing_page.py reads them.
 TIME_KEYS = ("created_at", "createdAt", "updated_at", "updatedAt")
 
 

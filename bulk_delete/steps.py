@@ -19,8 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bulk_delete import config, evidence, inputs, journal, plan, shards
-from bulk_delete import reconcile as joining
+from bulk_delete import config, evidence, inputs, journal, plan, report_rows, shards
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Settings
 from bulk_delete.connection import Connect, Connection
@@ -228,7 +227,7 @@ async def reconcile_step(conn: Connection, checkpoints: list[Checkpoint], chain:
                        (written.page, "page")):
         chain.whole(path, role)
     view.reconciled(written.summary, report)
-    return joining.exit_code(written.summary, pending_ok=checking.pending_ok)
+    return report_rows.exit_code(written.summary, pending_ok=checking.pending_ok)
 
 
 def _chunks(ids: pl.Series, size: int = 10_000) -> Iterator[str]:

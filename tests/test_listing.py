@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from aiohttp import web
 
-from bulk_delete import job, journal, listed
+from bulk_delete import collected, job, journal
 from bulk_delete.api import open_client
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Secret, resolve
@@ -505,7 +505,7 @@ async def test_a_spilled_read_hands_over_every_record_in_chunks(
         serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
     """With spill, records leave the read in chunks as they come (none is held to the end),
     and their most advanced states are those a read without spill returns."""
-    monkeypatch.setattr(listed, "CONDENSE", 10)
+    monkeypatch.setattr(collected, "CONDENSE", 10)
     # u004 twice: requested on page 1, finished on page 7, so in two different chunks.
     rows = [{"user_id": f"u{i:03d}", "state": "requested"} for i in range(60)]
     rows.insert(45, {"user_id": "u004", "state": "finished"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bulk_delete import stories
 from bulk_delete.digests import file_digest
-from bulk_delete.lookup import lookup
 from bulk_delete.present import story_text
 from tests.conftest import bulk_delete, cli_env
 from tests.fakes import FakeJune
@@ -26,7 +26,7 @@ async def looked_up(tmp_path: Path) -> tuple[Harness, Path]:
 async def test_an_accepted_id_from_input_line_to_finished(tmp_path: Path) -> None:
     """Its file and line with the file's SHA-256, the answer, the submission, each state."""
     _, state = await looked_up(tmp_path)
-    [story] = lookup(state, ["u02"])
+    [story] = stories.of(state, ["u02"])
     source = tmp_path / "ids.csv"
     assert [(s["file"], s["line"], s["outcome"], s["sha256"]) for s in story.sources] == [
         (str(source), 3, "pending", file_digest(source)[1])]
@@ -44,7 +44,7 @@ async def test_an_accepted_id_from_input_line_to_finished(tmp_path: Path) -> Non
 async def test_a_rejected_id_shows_june_s_answer(tmp_path: Path) -> None:
     """A refused ID: the 422 and June's message, no state at June."""
     _, state = await looked_up(tmp_path)
-    [story] = lookup(state, ["u03"])
+    [story] = stories.of(state, ["u03"])
     assert [(j["outcome"], j["http_status"], j["error"]) for j in story.journal] == [
         ("rejected", 422, "refused u03")]
     assert story.states == [] and story.summary()["submitted_at"] is None
@@ -53,7 +53,7 @@ async def test_a_rejected_id_shows_june_s_answer(tmp_path: Path) -> None:
 async def test_an_invalid_row_is_found_by_its_value(tmp_path: Path) -> None:
     """An empty value is looked up as '': its file, line and why it was never sent."""
     _, state = await looked_up(tmp_path)
-    [story] = lookup(state, [""])
+    [story] = stories.of(state, [""])
     assert [(s["line"], s["outcome"], s["error"]) for s in story.sources] == [
         (5, "invalid", f"empty ID at {tmp_path / 'ids.csv'}:5")]
     assert story.journal == [] and story.summary()["outcome"] == "invalid"
@@ -62,7 +62,7 @@ async def test_an_invalid_row_is_found_by_its_value(tmp_path: Path) -> None:
 async def test_an_unknown_id_says_so(tmp_path: Path) -> None:
     """An ID the checkpoint never saw is unknown, in words a person reads."""
     _, state = await looked_up(tmp_path)
-    [story] = lookup(state, ["someone-else"])
+    [story] = stories.of(state, ["someone-else"])
     assert not story.known
     assert "not in this checkpoint" in story_text(story)
 

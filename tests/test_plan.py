@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulk_delete import plan as planning
+import bulk_delete.plan
 from bulk_delete.inputs import read_ids
 from bulk_delete.plan import FileCounts, Plan, make_plan
 from bulk_delete.present import format_plan
@@ -107,7 +107,7 @@ def test_hash_collisions_fall_back_to_exact(
     monkeypatch: pytest.MonkeyPatch, hashes: object
 ) -> None:
     """If different IDs shared a hash, none is lost: the strings themselves are deduplicated."""
-    monkeypatch.setattr(planning, "_hashes", hashes)
+    monkeypatch.setattr(bulk_delete.plan, "_hashes", hashes)
     plan = plan_of(["ab", "cd", None, "ab", "ef"], ["cd", "gh", "xyz"], done=["ef"])
     assert plan.to_send.to_list() == ["ab", "cd", "gh", "xyz"]
     assert counts(plan.total) == (8, 1, 2, 1, 4)

@@ -14,7 +14,8 @@ from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
 from bulk_delete.listing import Record, as_frame
 from bulk_delete.present import describe
-from bulk_delete.reconcile import (
+from bulk_delete.report_files import check_path, write, write_summary
+from bulk_delete.report_rows import (
     COLUMNS,
     MEANING,
     exit_code,
@@ -22,7 +23,6 @@ from bulk_delete.reconcile import (
     report_rows,
     summarize,
 )
-from bulk_delete.report import check_path, write, write_summary
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 RECENT = "2026-06-10T11:00:00.000Z"

@@ -13,7 +13,7 @@ from bulk_delete import history, job
 from bulk_delete.config import resolve
 from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.shards import from_job_index, in_shard, parse
-from bulk_delete.verify import verify
+from bulk_delete.verification import verify
 from tests.conftest import June, bulk_delete, cli_env, write_ids
 from tests.test_commands import Harness
 from tests.test_history import TimedJune

@@ -13,7 +13,7 @@ import pytest
 from bulk_delete import job
 from bulk_delete.digests import NAME, read_chain, sha256
 from bulk_delete.errors import ExitCode, UsageError
-from bulk_delete.verify import verify
+from bulk_delete.verification import verify
 from tests.conftest import bulk_delete, cli_env
 from tests.fakes import FakeJune
 from tests.test_commands import Harness

@@ -24,7 +24,7 @@ from bulk_delete.checkpoint import plans
 from bulk_delete.digests import inputs_of_plans
 from bulk_delete.errors import UsageError
 from bulk_delete.journal import FAILED, PENDING, REQUESTED
-from bulk_delete.reconcile import TIME_FORMAT
+from bulk_delete.report_rows import TIME_FORMAT
 
 #: A source row as lookup gives it (before the file's digest is added).
 SOURCE = {"id": pl.String, "file": pl.String, "line": pl.Int64, "outcome": pl.String,
@@ -71,7 +71,7 @@ class Story:
                 "journal": self.journal, "states": self.states}
 
 
-def lookup(directory: Path, ids: Sequence[str]) -> list[Story]:
+def of(directory: Path, ids: Sequence[str]) -> list[Story]:
     """The story of each ID, in the order asked (a directory of shards: all of them)."""
     directories = shards.directories(directory) or [directory]
     if not (directories[0] / "manifest.json").exists():

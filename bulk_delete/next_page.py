@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from bulk_delete.errors import ApiUnavailable
-from bulk_delete.pages import Next
+from bulk_delete.listing_page import Next
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

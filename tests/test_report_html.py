@@ -24,8 +24,8 @@ import pytest
 from bulk_delete.digests import InputFile, file_digest
 from bulk_delete.journal import COLUMNS as JOURNAL_COLUMNS
 from bulk_delete.listing import Record, as_frame
-from bulk_delete.page import CSP, render, write_page
-from bulk_delete.pagedata import (
+from bulk_delete.report_html import CSP, render, write_page
+from bulk_delete.report_html_data import (
     FIRST_ROWS,
     PageData,
     attention_lists,
@@ -33,7 +33,7 @@ from bulk_delete.pagedata import (
     histogram,
     run_history,
 )
-from bulk_delete.reconcile import (
+from bulk_delete.report_rows import (
     COLUMNS,
     MEANING,
     REQUESTED,

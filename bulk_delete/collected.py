@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from bulk_delete.pages import Record, instant
+from bulk_delete.listing_page import Record, instant
 from bulk_delete.wanted import Wanted
 
 #: Known states, least to most advanced.

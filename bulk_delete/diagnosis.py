@@ -25,12 +25,12 @@ from typing import Any
 
 from bulk_delete.answers import Answer, Verdict
 from bulk_delete.auth import AUTH_FORM_NAMES
+from bulk_delete.collected import STATES
 from bulk_delete.connection import Connection
 from bulk_delete.errors import ApiUnavailable, ExitCode
-from bulk_delete.listed import STATES
+from bulk_delete.listing_page import Page, decode_page
 from bulk_delete.network import route_for
-from bulk_delete.pages import Page, decode_page
-from bulk_delete.paging import Ask, first, following
+from bulk_delete.next_page import Ask, first, following
 from bulk_delete.preflight import preflight
 from bulk_delete.ratelimit import Limit, Quota
 from bulk_delete.shape import Shape, describe

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from bulk_delete.collected import as_frame
 from bulk_delete.errors import ApiUnavailable
-from bulk_delete.listed import as_frame
-from bulk_delete.pages import ListingShapeError, Next, Record, instant, parse_page
-from bulk_delete.paging import Ask, first, following, numbered
+from bulk_delete.listing_page import ListingShapeError, Next, Record, instant, parse_page
+from bulk_delete.next_page import Ask, first, following, numbered
 
 RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
            {"id": "r2", "user_id": "u2", "state": "finished"}]

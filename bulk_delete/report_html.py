@@ -23,7 +23,7 @@ from typing import Any
 
 from bulk_delete.digests import InputFile
 from bulk_delete.files import write_private
-from bulk_delete.pagedata import (
+from bulk_delete.report_html_data import (
     BINS_TO_DEADLINE,
     Bin,
     PageData,
@@ -32,7 +32,7 @@ from bulk_delete.pagedata import (
     histogram,
     run_history,
 )
-from bulk_delete.reconcile import MEANING
+from bulk_delete.report_rows import MEANING
 
 #: Latest runs shown; runs.jsonl holds them all.
 LAST_RUNS = 50
