@@ -62,8 +62,8 @@ from harness import (
 )
 
 from bulk_delete.api import ON_THE_WIRE, open_client
-from bulk_delete.config import Secret
 from bulk_delete.pacing import Pacer
+from bulk_delete.types import Secret
 
 NAME = "limiter choice"
 LATENCY_MS = 50

@@ -27,9 +27,9 @@ from harness import KEY, Figure, Sandbox, repeat, report, run_with_peak
 from seeded_sandbox import subject
 
 from bulk_delete.api import open_client
-from bulk_delete.config import Secret
 from bulk_delete.listing import Listing
 from bulk_delete.pacing import Pacer
+from bulk_delete.types import Secret
 
 BENCH = "listing memory"
 SEEDED = (str(Path(__file__).with_name("seeded_sandbox.py")),)

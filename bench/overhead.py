@@ -49,13 +49,13 @@ from harness import (
 
 from bulk_delete import __version__
 from bulk_delete.api import open_client
-from bulk_delete.config import Secret
 from bulk_delete.journal import Journal
 from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
 from bulk_delete.progress import Tally
 from bulk_delete.submit import Submitter
+from bulk_delete.types import Secret
 
 NAME = "client overhead"
 #: ``--rate`` for the unthrottled runs: the CLI's maximum, far above what one core can send.

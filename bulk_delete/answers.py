@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from enum import Enum, auto
 
 from bulk_delete.auth import other_form
-from bulk_delete.config import AuthStyle
 from bulk_delete.errors import AuthError
 from bulk_delete.logs import redact
 from bulk_delete.ratelimit import Quota
+from bulk_delete.types import AuthStyle
 
 #: Longest server message kept in the journal and report.
 MESSAGE_CHARS = 300

@@ -28,10 +28,10 @@ from bulk_delete.auth import (
     idempotency_key,
     idempotency_secret,
 )
-from bulk_delete.config import AuthForm, AuthStyle, Kind, Secret
 from bulk_delete.logs import get_logger
 from bulk_delete.network import Route, route_for, ssl_context
 from bulk_delete.ratelimit import parse_quota, parse_retry_after
+from bulk_delete.types import AuthForm, AuthStyle, Kind, Secret
 
 PREFIX = "/api/platform/data_management"
 #: Set by the pacer around each request: called when the request's bytes reach the socket.

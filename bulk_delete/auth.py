@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from bulk_delete.config import AuthForm, Kind, Secret
+from bulk_delete.types import AuthForm, Kind, Secret
 
 #: The forms of the Authorization header, in the order ``--auth-style auto`` tries them.
 AUTH_FORMS: tuple[AuthForm, ...] = ("raw", "basic")

@@ -26,12 +26,12 @@ from typing import Any
 import polars as pl
 
 from bulk_delete import __version__
-from bulk_delete.config import AuthForm, Kind
 from bulk_delete.digests import Chain
 from bulk_delete.errors import CheckpointError
 from bulk_delete.files import fsync_dir, write_private
 from bulk_delete.history import DIRECTORY as HISTORY
 from bulk_delete.journal import NAME, Journal, utc_now
+from bulk_delete.types import AuthForm, Kind
 
 #: Where each run's plan is kept, and the history's files.
 PLANS = "plans"

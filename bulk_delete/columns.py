@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bulk_delete.config import Kind
+from bulk_delete.types import Kind
 
 #: At most this many column names are listed in an error.
 LISTED_COLUMNS = 20

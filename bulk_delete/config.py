@@ -11,45 +11,18 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from bulk_delete import shards
 from bulk_delete.errors import UsageError
 from bulk_delete.network import checked_ca_bundle, is_loopback
-
-Kind = Literal["user", "group"]
-#: How the key is sent: ``raw`` as June documents (``Basic <key>``), ``basic`` as standard
-#: Basic auth (``Basic base64(key:)``).
-AuthForm = Literal["raw", "basic"]
-#: The setting: a form, or ``auto`` to find the one June accepts.
-AuthStyle = Literal["auto", "raw", "basic"]
+from bulk_delete.types import AuthStyle, Kind, Secret
 
 DEFAULT_API_URL = "https://api.june.so"
 #: Recorded as the API host of a job run against the built-in sandbox.
 SANDBOX_HOST = "sandbox"
 KEY_VARIABLE = "JUNE_API_KEY"
-
-
-class Secret:
-    """A string that never shows itself in ``repr``, ``str``, f-strings or logs."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that must send it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> str:
-        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True, kw_only=True)

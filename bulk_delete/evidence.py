@@ -27,11 +27,11 @@ import polars as pl
 
 from bulk_delete import __version__, history, journal, report_files, report_rows
 from bulk_delete.checkpoint import last_runs, plans
-from bulk_delete.config import Kind
 from bulk_delete.digests import InputFile, inputs_read
 from bulk_delete.listing import LISTED_SCHEMA, most_advanced
 from bulk_delete.report_html import write_page
 from bulk_delete.report_html_data import PageData
+from bulk_delete.types import Kind
 
 #: About this many IDs are worked on at once.
 RANGE = 200_000

@@ -34,9 +34,9 @@ import polars as pl
 
 from bulk_delete import csv_files
 from bulk_delete.columns import Layout, Unreadable, pick_column
-from bulk_delete.config import Kind
 from bulk_delete.digests import InputFile, fingerprint
 from bulk_delete.errors import InputError
+from bulk_delete.types import Kind
 
 #: Floats are exact integers up to here; beyond it, neighbouring IDs share one float.
 MAX_EXACT_FLOAT = 2**53

@@ -44,13 +44,13 @@ from bulk_delete.collected import (
     most_advanced,
     read_name,
 )
-from bulk_delete.config import AuthStyle, Kind
 from bulk_delete.errors import ApiUnavailable, UsageError
 from bulk_delete.listing_page import Page, Record, decode_page
 from bulk_delete.logs import get_logger
 from bulk_delete.next_page import Ask, first, following, numbered
 from bulk_delete.pacing import Pacer
 from bulk_delete.retry import Events, Retrier, Unobserved
+from bulk_delete.types import AuthStyle, Kind
 from bulk_delete.wanted import Wanted
 
 __all__ = ["LISTED_SCHEMA", "MAX_PAGES", "Listing", "Reading", "Record", "as_frame",

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bulk_delete.config import Kind
 from bulk_delete.errors import ApiUnavailable
+from bulk_delete.types import Kind
 
 #: Where a page's records are looked for first, before any other list of objects.
 RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requests",

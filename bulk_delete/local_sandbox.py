@@ -16,8 +16,8 @@ from pathlib import Path
 import polars as pl
 
 from bulk_delete import journal
-from bulk_delete.config import Kind, Secret
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
+from bulk_delete.types import Kind, Secret
 
 #: Seconds until a sandbox request is started, then finished: a demo should not wait 72 h.
 START_AFTER, FINISH_AFTER = 2.0, 6.0

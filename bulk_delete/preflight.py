@@ -22,12 +22,12 @@ from typing import TypeVar
 from bulk_delete.api import Client
 from bulk_delete.auth import AUTH_FORM_NAMES, AUTH_FORMS, other_form
 from bulk_delete.checkpoint import Checkpoint
-from bulk_delete.config import AuthForm, AuthStyle, Kind
 from bulk_delete.connection import Connection
 from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.listing import Listing
 from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer
+from bulk_delete.types import AuthForm, AuthStyle, Kind
 
 T = TypeVar("T")
 

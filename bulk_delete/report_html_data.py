@@ -11,10 +11,10 @@ from typing import Any
 
 import polars as pl
 
-from bulk_delete.config import Kind
 from bulk_delete.digests import InputFile
 from bulk_delete.errors import ExitCode
 from bulk_delete.journal import PENDING, REJECTED, REQUESTED
+from bulk_delete.types import Kind
 
 #: Rows of each attention list written into the page; the report holds them all.
 FIRST_ROWS = 20

@@ -18,7 +18,6 @@ from typing import Any
 import polars as pl
 
 from bulk_delete import history
-from bulk_delete.config import Kind
 from bulk_delete.errors import ExitCode
 from bulk_delete.journal import (
     ALREADY_REQUESTED,
@@ -28,6 +27,7 @@ from bulk_delete.journal import (
     REJECTED,
     REQUESTED,
 )
+from bulk_delete.types import Kind
 
 #: Report columns and types, in order: SPEC §7, then which read of the listing found it.
 SCHEMA = {"id": pl.String, "kind": pl.String, "outcome": pl.String, "http_status": pl.Int64,

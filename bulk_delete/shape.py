@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bulk_delete.config import Kind
 from bulk_delete.listing_page import (
     MORE_KEYS,
     NEXT_KEYS,
@@ -24,6 +23,7 @@ from bulk_delete.listing_page import (
     related_subject,
     subject_key,
 )
+from bulk_delete.types import Kind
 
 #: Time fields, in the order listing_page.py reads them.
 TIME_KEYS = ("created_at", "createdAt", "updated_at", "updatedAt")

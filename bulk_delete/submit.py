@@ -23,7 +23,6 @@ import polars as pl
 
 from bulk_delete.answers import Answer, Verdict, auth_error
 from bulk_delete.api import Client
-from bulk_delete.config import AuthStyle
 from bulk_delete.errors import ApiUnavailable, ExitCode
 from bulk_delete.journal import (
     ACCEPTED,
@@ -37,6 +36,7 @@ from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer
 from bulk_delete.progress import Tally
 from bulk_delete.retry import Retrier
+from bulk_delete.types import AuthStyle
 
 #: Consecutive IDs that exhausted their retries before the job calls the API unavailable.
 BREAKER = 3

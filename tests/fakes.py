@@ -11,8 +11,8 @@ from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from bulk_delete.answers import Answer
-from bulk_delete.config import AuthForm
 from bulk_delete.ratelimit import Quota
+from bulk_delete.types import AuthForm
 
 T = TypeVar("T")
 

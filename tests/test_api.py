@@ -15,8 +15,8 @@ from aioresponses import aioresponses
 from bulk_delete.answers import Answer, Verdict, server_message, verdict
 from bulk_delete.api import ON_THE_WIRE, open_client
 from bulk_delete.auth import auth_header
-from bulk_delete.config import Secret
 from bulk_delete.ratelimit import Quota
+from bulk_delete.types import Secret
 from tests.conftest import Serve
 
 POST = "/api/platform/data_management/user_deletion_request"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bulk_delete.config import Secret, check_api_url, load_api_key, resolve
+from bulk_delete.config import check_api_url, load_api_key, resolve
 from bulk_delete.errors import UsageError
+from bulk_delete.types import Secret
 
 
 def test_secret_never_shows_itself() -> None:

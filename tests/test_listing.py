@@ -19,7 +19,7 @@ from aiohttp import web
 from bulk_delete import collected, job, journal
 from bulk_delete.api import open_client
 from bulk_delete.checkpoint import Checkpoint
-from bulk_delete.config import Secret, resolve
+from bulk_delete.config import resolve
 from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.journal import Outcome
 from bulk_delete.listing import Listing, most_advanced
@@ -27,6 +27,7 @@ from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
 from bulk_delete.progress import ListingTally
+from bulk_delete.types import Secret
 from tests.conftest import Serve
 
 STATES = ("requested", "started", "finished")

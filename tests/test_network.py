@@ -23,11 +23,11 @@ from click.testing import CliRunner
 
 from bulk_delete.answers import Answer, Verdict
 from bulk_delete.api import open_client
-from bulk_delete.config import Secret
 from bulk_delete.errors import NetworkError, UsageError
 from bulk_delete.network import PROXY_VARIABLES, Route, bypassed, proxy_for, ssl_context
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
 from bulk_delete.sandbox.cli import sandbox
+from bulk_delete.types import Secret
 from tests.conftest import KEY as CLI_KEY
 from tests.conftest import June, bulk_delete, cli_env, write_ids
 from tests.forward_proxy import ForwardProxy, running
