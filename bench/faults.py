@@ -1,4 +1,4 @@
-"""Faults (SPEC §8): 3 % 5xx, 1 % dropped connections and a few hung answers cost little time.
+"""Faults: 3 % 5xx, 1 % dropped connections and a few hung answers cost little time.
 
     .venv/bin/python bench/faults.py                        # rate 100, 50 ms, 60 s
     .venv/bin/python bench/faults.py --seconds 15 --repeat 3

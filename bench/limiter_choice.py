@@ -9,7 +9,7 @@ on loopback, in its own process. The limiters:
 
 * **Pacer**: ``bulk_delete.pacing.Pacer(R)``, as the submitter uses it (each request tracked
   until its bytes leave, through ``api.ON_THE_WIRE``);
-* **AsyncLimiter(R/20, 0.05)**: aiolimiter with the small bucket SPEC §4 asks for, at least
+* **AsyncLimiter(R/20, 0.05)**: aiolimiter with a small bucket (a burst of 1/20 s), at least
   one token (``AsyncLimiter(R * 0.05, 0.05)`` itself raises ValueError on every acquire below
   R = 20: a bucket smaller than one token admits nothing);
 * **AsyncLimiter(R, 1)**: aiolimiter's usual form, a bucket of a whole second.
@@ -19,7 +19,7 @@ collection or a busy machine does. It reports, per limiter and case: the busiest
 of request starts (when the limiter let a request go), the busiest 1-second window of arrivals
 at the sandbox (its ``peak_per_second``), both against the promise "at most R", and the steady
 rate: starts per second from one second after the first start to the last, as a share of R
-(SPEC §8: >= 0.97).
+(target: >= 0.97).
 
 What aiolimiter 1.3.0 cannot do that the pacer needs (from ``aiolimiter/leakybucket.py`` and
 its docs):

@@ -10,7 +10,7 @@ the N wanted IDs as a polars Series, as reconcile does (the journal's IDs), then
 peak-memory mark (``5`` into ``/proc/self/clear_refs``) and runs ``Listing.read(wanted)``
 through the real client. It reports its resident memory before the read, the peak during it
 (``VmHWM``) and after it, with the frame returned still held; the read's own cost is the
-peak less what was resident before. SPEC §8 gives the whole reconcile 1.2 GB at 5 M IDs; the
+peak less what was resident before. The target gives the whole reconcile 1.2 GB at 5 M IDs; the
 listing read is meant to be a small part of that.
 """
 

@@ -1,4 +1,4 @@
-"""Client overhead (SPEC §8): unthrottled IDs/s with the journal on, versus a bare aiohttp loop.
+"""Client overhead: unthrottled IDs/s with the journal on, versus a bare aiohttp loop.
 
     .venv/bin/python bench/overhead.py                   # 6 rounds of 5,000 IDs per side
     .venv/bin/python bench/overhead.py --ids 2000 --rounds 6 --repeat 3

@@ -1,4 +1,4 @@
-"""Planning scale (SPEC §8): read IDs from CSV, validate, dedupe, subtract a journal's done IDs.
+"""Planning scale: read IDs from CSV, validate, dedupe, subtract a journal's done IDs.
 
     python bench/plan_scale.py                       # 10M rows, 5M done, 12-character IDs
     python bench/plan_scale.py --rows 1000000 --ids uuid
@@ -134,7 +134,7 @@ def main() -> None:
     if (args.rows, args.done) == (10_000_000, 5_000_000):
         met = tool["seconds"] <= TARGET_SECONDS and tool["peak_mb"] <= TARGET_MB
         verdict = "met" if met else "MISSED"
-        print(f"  SPEC target  <= {TARGET_SECONDS:.0f} s, <= {TARGET_MB:.0f} MB: {verdict}")
+        print(f"  target  <= {TARGET_SECONDS:.0f} s, <= {TARGET_MB:.0f} MB: {verdict}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Rate accuracy (SPEC §8): how close to ``--rate`` the CLI sustains, and never above it.
+"""Rate accuracy: how close to ``--rate`` the CLI sustains, and never above it.
 
     .venv/bin/python bench/rate_accuracy.py                  # 20 s per case, 1 repeat
     .venv/bin/python bench/rate_accuracy.py --seconds 5 --repeat 3

@@ -1,4 +1,4 @@
-"""Incremental reconcile (SPEC §8): listing pages read when only the newest IDs are looked for.
+"""Incremental reconcile: listing pages read when only the newest IDs are looked for.
 
     .venv/bin/python bench/reconcile_incremental.py          # 100,000 old + 1,000 new, 100 a page
     .venv/bin/python bench/reconcile_incremental.py --old 20000 --new 200 --repeat 3

@@ -1,4 +1,4 @@
-"""Reconcile memory (SPEC §8): 5 M journalled IDs against 5 M listed records, peak resident memory.
+"""Reconcile memory: 5 M journalled IDs against 5 M listed records, peak resident memory.
 
     .venv/bin/python bench/reconcile_memory.py                  # 5,000,000 IDs
     .venv/bin/python bench/reconcile_memory.py --records 1000000 --repeat 3
@@ -40,7 +40,7 @@ from reconcile_speed import SEEDED
 
 HERE = Path(__file__).resolve().parent
 BENCH = "reconcile memory"
-#: SPEC §8: at most 1.2 GB (MB here are 2**20 bytes, as in plan_scale.py).
+#: The target: at most 1.2 GB (MB here are 2**20 bytes, as in plan_scale.py).
 TARGET_MB = 1.2 * 1024
 FULL = 5_000_000
 RATE = 10_000

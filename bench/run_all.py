@@ -1,7 +1,7 @@
 """Every benchmark, at reduced size by default, as one Markdown table for the README.
 
     .venv/bin/python bench/run_all.py                        # reduced sizes, 3 repeats (~20 min)
-    .venv/bin/python bench/run_all.py --full --repeat 1      # the sizes SPEC §8 names (~25 min)
+    .venv/bin/python bench/run_all.py --full --repeat 1      # the sizes the targets name (~25 min)
     .venv/bin/python bench/run_all.py --only adaptive,peer --repeat 1
 
 Each benchmark starts its own sandbox process(es). A figure shows the range over the repeats

@@ -27,7 +27,7 @@ BINS_TO_DEADLINE = 12
 class PageData:
     """What the page shows; render() derives only the histogram and the first rows."""
 
-    #: The report rows, one per ID, with the columns of SPEC §7 (lazy: only the first rows
+    #: The report rows, one per ID, with the report's columns (lazy: only the first rows
     #: of each list and the hours to finish are read).
     rows: pl.DataFrame | pl.LazyFrame
     #: The content of summary.json: outcome, server_state, attention, figures.

@@ -29,7 +29,8 @@ from bulk_delete.journal import (
 )
 from bulk_delete.types import Kind
 
-#: Report columns and types, in order: SPEC §7, then which read of the listing found it.
+#: Report columns and types, in order: the request, June's answer and state, the dates an
+#: auditor asks for, then which read of the listing found it.
 SCHEMA = {"id": pl.String, "kind": pl.String, "outcome": pl.String, "http_status": pl.Int64,
           "error": pl.String, "attempts": pl.Int64, "submitted_at": pl.String,
           "server_state": pl.String, "server_updated_at": pl.String,

@@ -32,7 +32,7 @@ POST = "/api/platform/data_management/user_deletion_request"
     (301, Verdict.TRANSIENT), (None, Verdict.TRANSIENT),
 ])
 def test_verdicts(status: int | None, expected: Verdict) -> None:
-    """Each status class means what SPEC §2 says it means."""
+    """Each status class means what the client makes of it: final, transient, throttled, auth."""
     assert verdict(status) is expected
 
 
