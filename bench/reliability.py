@@ -3,11 +3,11 @@
     .venv/bin/python bench/reliability.py                  # load at 200,000 IDs (~3 min)
     .venv/bin/python bench/reliability.py --load-ids 20000
 
-The figures of the README's Reliability table come from tests that try to break a real job:
-``tests/test_signals.py`` (kill -9 at ten random moments, SIGTERM and SIGINT mid-run, each
-followed by a rerun) and ``tests/test_load.py`` (one ``run`` over N IDs, its resident memory
-sampled as it goes). Each prints what it measured when pytest runs with ``-s``; this script
-runs them so, at the full load size, and prints those lines. Their assertions are the
+The figures of the Reliability table (docs/performance.md) come from tests that try to break a
+real job: ``tests/test_signals.py`` (kill -9 at ten random moments, SIGTERM and SIGINT mid-run,
+each followed by a rerun) and ``tests/test_load.py`` (one ``run`` over N IDs, its resident
+memory sampled as it goes). Each prints what it measured when pytest runs with ``-s``; this
+script runs them so, at the full load size, and prints those lines. Their assertions are the
 targets: a failing test fails the script.
 """
 

@@ -1,4 +1,4 @@
-"""Every benchmark, at reduced size by default, as one Markdown table for the README.
+"""Every benchmark, at reduced size by default, as one Markdown table for docs/performance.md.
 
     .venv/bin/python bench/run_all.py                        # reduced sizes, 3 repeats (~20 min)
     .venv/bin/python bench/run_all.py --full --repeat 1      # the sizes the targets name (~25 min)

@@ -154,7 +154,7 @@ def test_not_a_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_verify_on_the_command_line(tmp_path: Path) -> None:
-    """The README's example: a sandbox run verifies (0); an edited report cell exits 4 with
+    """The example in docs/report.md: a sandbox run verifies (0); an edited report cell exits 4 with
     the file named; a missing directory is one line and exit 2."""
     env = cli_env(tmp_path)
     del env["JUNE_API_KEY"]
