@@ -17,14 +17,21 @@ June publishes no response format, so a page is read by these rules:
   its own ``id`` is the request's id, not the subject's;
 * the state is in ``state`` or ``status``; values other than requested, started
   and finished are kept as they are;
-* the next page is named by the first of ``next``, ``next_page``, ``next_cursor``,
-  ``cursor`` (or camelCase) found at the top level or under ``links``, ``meta`` or
-  ``pagination`` (a JSON:API link object's ``href`` too). A JSON integer or a string of
-  digits is a page number, except under a cursor key; a string starting ``http://``,
-  ``https://``, ``/`` or ``?`` is a link; any other string is an opaque cursor;
+* the next page is named by the HTTP ``Link`` header's ``rel="next"`` (RFC 8288: the
+  paging of GitHub's and most REST APIs), which wins over the body; else by the first of
+  ``next``, ``next_page``, ``next_cursor``, ``cursor`` (or camelCase) found at the top
+  level or under ``links``, ``meta`` or ``pagination`` (a JSON:API link object's ``href``
+  too). A JSON integer or a string of digits is a page number, except under a cursor
+  key; a string starting ``http://``, ``https://``, ``/`` or ``?`` is a link; any other
+  string is an opaque cursor; a link object without an ``href`` cannot be followed;
 * a page is the last when it is empty, or says so: ``has_more: false``, a next
   key present with ``null`` or ``""`` (a null ``cursor`` alone says nothing: it may
-  be where the page began), ``page >= total_pages``.
+  be where the page began), ``page >= total_pages``. It says more follow with
+  ``has_more: true`` or ``page < total_pages``; it is short when it holds fewer
+  records than the ``per_page`` it states.
+
+Whether a page that names nothing ends the listing depends on the pages before it:
+next_page.py decides.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from bulk_delete.errors import ApiUnavailable
 from bulk_delete.types import Kind
@@ -47,6 +55,7 @@ PAGING_HOLDERS = ("links", "meta", "pagination")
 MORE_KEYS = ("has_more", "hasMore")
 TOTAL_PAGES_KEYS = ("total_pages", "totalPages")
 TOTAL_KEYS = ("total", "total_count", "totalCount")
+PER_PAGE_KEYS = ("per_page", "perPage", "page_size", "pageSize")
 #: Keys that name the next page, most specific first within each holder.
 NEXT_KEYS = ("next", "next_page", "nextPage", "next_cursor", "nextCursor", "cursor")
 #: Keys whose value is always an opaque cursor, digits or not.
@@ -74,10 +83,12 @@ class Record:
 @dataclass(frozen=True, slots=True)
 class Next:
     """Where a page says the next one is: ``value`` is a link as given, a page number in
-    decimal, or a cursor token."""
+    decimal, a cursor token, or (form ``unknown``) what was found that cannot be followed."""
 
-    form: Literal["link", "page", "cursor"]
+    form: Literal["link", "page", "cursor", "unknown"]
     value: str
+    #: Named by the HTTP Link header rather than by the body.
+    header: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,37 +101,50 @@ class Page:
     #: How many pages the listing has, when the page says (``total_pages``, or ``total``
     #: records over this page's size).
     pages: int | None = None
+    #: The page says more pages follow it (``has_more: true``, ``page < total_pages``).
+    more: bool = False
+    #: The page holds fewer records than the ``per_page`` it states.
+    short: bool = False
 
 
 class ListingShapeError(ValueError):
     """A page that holds no list of records at all."""
 
 
-def parse_page(payload: Any, *, kind: Kind, number: int) -> Page:
-    """Read one decoded JSON page (``number`` counts pages from 1) by the module's rules."""
+class UnreadablePage(ApiUnavailable):
+    """A listing page that is not JSON, or holds no list of records: the listing read
+    stops there, and what it did not find is unverified (a lone probe stops with exit 6)."""
+
+
+def parse_page(payload: Any, *, kind: Kind, number: int, link: str | None = None) -> Page:
+    """Read one decoded JSON page (``number`` counts pages from 1) by the module's rules;
+    ``link`` is the Link header's next URL (Answer.next_link), if it named one."""
     items = _items(payload)
     if items is None:
         keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise ListingShapeError(f"listing page {number} holds no list of records ({keys})")
     records = [r for r in (_record(item, kind) for item in items) if r is not None]
     holders = paging_holders(payload)
-    named, following = _next(holders)
+    named, following = (True, _header_next(link)) if link is not None else _next(holders)
     last = not items or (named and following is None) or _says_last(holders, number)
-    return Page(records, last=last, next=following, pages=_pages(holders, len(items)))
+    size = _count_in(holders, PER_PAGE_KEYS)
+    return Page(records, last=last, next=following, pages=_pages(holders, len(items)),
+                more=_says_more(holders, number), short=size is not None and len(items) < size)
 
 
-def decode_page(body: bytes, what: str, *, kind: Kind, number: int) -> tuple[Any, Page]:
-    """The JSON of one listing page and the page read from it; ApiUnavailable naming
+def decode_page(body: bytes, what: str, *, kind: Kind, number: int,
+                link: str | None = None) -> tuple[Any, Page]:
+    """The JSON of one listing page and the page read from it; UnreadablePage naming
     ``what`` when it is not JSON or holds no list of records."""
     try:
         payload = json.loads(body)
     except ValueError:
         start = body[:40].decode("utf-8", "replace")
-        raise ApiUnavailable(f"{what} is not JSON (it starts {start!r})") from None
+        raise UnreadablePage(f"{what} is not JSON (it starts {start!r})") from None
     try:
-        return payload, parse_page(payload, kind=kind, number=number)
+        return payload, parse_page(payload, kind=kind, number=number, link=link)
     except ListingShapeError as exc:
-        raise ApiUnavailable(f"{what} cannot be read: {exc}") from None
+        raise UnreadablePage(f"{what} cannot be read: {exc}") from None
 
 
 def instant(text: str | None) -> int | None:
@@ -231,6 +255,8 @@ def _next(holders: list[dict[str, Any]]) -> tuple[bool, Next | None]:
                 continue
             value = holder[key]
             if isinstance(value, dict):  # a JSON:API link object
+                if not isinstance(value.get("href", ...), str | None):  # no href at all
+                    return True, Next("unknown", f"{key}: {json.dumps(value)[:80]}")
                 value = value.get("href")
             if value is None and key == "cursor":
                 continue  # a null cursor may be where this page began: no word on the end
@@ -253,6 +279,15 @@ def _classify(value: str | int | None, *, cursor: bool) -> Next | None:
     return Next("cursor", text)
 
 
+def _header_next(link: str) -> Next:
+    """The Link header's next: aiohttp resolved it to an absolute URL, so anything else is a
+    header it could not read."""
+    parts = urlsplit(link)
+    if parts.scheme and parts.netloc:
+        return Next("link", link, header=True)
+    return Next("unknown", f"Link header {link[:80]!r}", header=True)
+
+
 def _says_last(holders: list[dict[str, Any]], number: int) -> bool:
     for holder in holders:
         if holder.get(MORE_KEYS[0], holder.get(MORE_KEYS[1])) is False:
@@ -263,16 +298,31 @@ def _says_last(holders: list[dict[str, Any]], number: int) -> bool:
     return False
 
 
-def _pages(holders: list[dict[str, Any]], size: int) -> int | None:
+def _says_more(holders: list[dict[str, Any]], number: int) -> bool:
     for holder in holders:
+        if holder.get(MORE_KEYS[0], holder.get(MORE_KEYS[1])) is True:
+            return True
         total_pages = _count(holder, *TOTAL_PAGES_KEYS)
-        if total_pages is not None:
-            return total_pages
+        if total_pages is not None and number < total_pages:
+            return True
+    return False
+
+
+def _count_in(holders: list[dict[str, Any]], keys: tuple[str, ...]) -> int | None:
+    """The first count under ``keys`` in any holder."""
     for holder in holders:
-        total = _count(holder, *TOTAL_KEYS)
-        if total is not None and size:
-            return math.ceil(total / size)
+        value = _count(holder, *keys)
+        if value is not None:
+            return value
     return None
+
+
+def _pages(holders: list[dict[str, Any]], size: int) -> int | None:
+    total_pages = _count_in(holders, TOTAL_PAGES_KEYS)
+    if total_pages is not None:
+        return total_pages
+    total = _count_in(holders, TOTAL_KEYS)
+    return math.ceil(total / size) if total is not None and size else None
 
 
 def _count(holder: dict[str, Any], *keys: str) -> int | None:
