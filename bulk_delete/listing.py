@@ -42,7 +42,7 @@ from typing import Protocol
 
 import polars as pl
 
-from bulk_delete.answers import Verdict, auth_error
+from bulk_delete.answers import Answer, Verdict, auth_error
 from bulk_delete.api import Client
 from bulk_delete.collected import (
     LISTED_SCHEMA,
@@ -258,19 +258,33 @@ class Listing:
         verdict = answer.verdict
         if verdict is Verdict.AUTH:
             raise auth_error(answer, self._auth_style)
-        if verdict is Verdict.REJECTED and index > 1 and answer.status == 404:
-            return Page([], last=True)  # some servers answer 404 past the last page
-        if verdict is Verdict.REJECTED and state is not None:
-            get_logger().warning("bulk_delete.listing_state_refused", state=state,
-                                 http_status=answer.status, error=answer.message)
-            return Page([], last=True)  # a June without ?state= still has its listing read
-        if verdict is Verdict.REJECTED and answer.status == 404:
-            raise UsageError(f"{client.listing_url} answered 404 Not Found: check --api-url")
+        if verdict is Verdict.REJECTED:
+            return _refused(answer, what, ask, index, state=state, listing_url=client.listing_url)
         if verdict is not Verdict.ACCEPTED:
             raise ApiUnavailable(f"{what}: {answer.message or answer.status} "
                                  f"after {attempts} attempts; a rerun resumes")
         return decode_page(answer.body, what, kind=self._kind, number=index,
                            link=answer.next_link)[1]
+
+
+def _refused(answer: Answer, what: str, ask: Ask, index: int, *, state: str | None,
+             listing_url: str) -> Page:
+    """A page June refused (a 4xx). Past page 1, a 404 to ``?page=N`` is the end (some
+    servers answer so past the last page); any other refusal is a page the read cannot
+    follow. Page 1 of a state's listing refused is a June without ``?state=``: its
+    unfiltered listing is all there is. Page 1 of the listing 404: a wrong --api-url."""
+    if index > 1 and answer.status == 404 and ask.number is not None:
+        return Page([], last=True)
+    if index > 1:
+        raise Unproven("unfollowable", f"{what} was refused: HTTP {answer.status} "
+                                       f"{answer.message}".rstrip())
+    if state is not None:
+        get_logger().warning("bulk_delete.listing_state_refused", state=state,
+                             http_status=answer.status, error=answer.message)
+        return Page([], last=True)
+    if answer.status == 404:
+        raise UsageError(f"{listing_url} answered 404 Not Found: check --api-url")
+    raise ApiUnavailable(f"{what}: {answer.message or answer.status} (HTTP {answer.status})")
 
 
 def _stopped(read: str, index: int, why: Unproven | UnreadablePage) -> Stop:

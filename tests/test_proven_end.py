@@ -158,6 +158,10 @@ def stop_by(case: str, june: Finished, monkeypatch: pytest.MonkeyPatch,
     if case == "undecodable":
         june.answer[2] = html
         return "undecodable", "listing page 2 is not JSON"
+    if case in ("refused", "gone"):  # a 404 is the end only to ?page=N, not to a cursor
+        status = 400 if case == "refused" else 404
+        june.answer[2] = lambda _request: refuse(status)
+        return "unfollowable", f"listing page 2 was refused: HTTP {status}"
 
     async def says_more(request: web.Request) -> web.Response:
         return web.json_response({"data": june.page(request.query.get("state"), 2),
@@ -167,14 +171,19 @@ def stop_by(case: str, june: Finished, monkeypatch: pytest.MonkeyPatch,
     return "unfollowable", "page 2 says more pages follow but names no next page"
 
 
+async def refuse(status: int) -> web.Response:
+    return web.json_response({"error": "no such page"}, status=status)
+
+
 @pytest.mark.parametrize("case", ["repeat", "page_cap", "foreign_host", "undecodable",
-                                  "unfollowable"])
+                                  "unfollowable", "refused", "gone"])
 async def test_a_read_stopped_short_leaves_what_it_did_not_find_unverified(
         serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
-    """Each way a read stops before June's end: the IDs on the pages read are finished, the
-    others (and an ID June does not list at all) unverified with the reason, never missing;
-    summary.json counts and says it, report.html says it, one printed line says why; exit 4.
-    A link to another host is never followed: nothing reaches it."""
+    """Each way a read stops before June's end (a page June refuses past page 1 is paging it
+    cannot follow): the IDs on the pages read are finished, the others (and an ID June does
+    not list at all) unverified with the reason, never missing; summary.json counts and says
+    it, report.html says it, one printed line says why; exit 4. A link to another host is
+    never followed: nothing reaches it."""
     hits: list[str] = []
 
     async def other(request: web.Request) -> web.Response:
