@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from bulk_delete.listing_page import Next, Page, Record
+from bulk_delete.listing_page import Page, Record
+from bulk_delete.page_paging import Next
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Why a read stopped before June said it had ended.

@@ -12,18 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulk_delete.listing_page import (
+    Page,
+    locate_records,
+    parse_page,
+    record_fields,
+    related_subject,
+    subject_key,
+)
+from bulk_delete.page_paging import (
     MORE_KEYS,
     NEXT_KEYS,
     TOTAL_KEYS,
     TOTAL_PAGES_KEYS,
     Next,
-    Page,
-    locate_records,
     paging_holders,
-    parse_page,
-    record_fields,
-    related_subject,
-    subject_key,
 )
 from bulk_delete.types import Kind
 

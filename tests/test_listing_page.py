@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from bulk_delete.collected import as_frame
-from bulk_delete.listing_page import ListingShapeError, Next, Page, Record, instant, parse_page
+from bulk_delete.listing_page import ListingShapeError, Page, Record, instant, parse_page
 from bulk_delete.next_page import Ask, Pager, Stop, Unproven, first, following, numbered
+from bulk_delete.page_paging import Next
 
 RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
            {"id": "r2", "user_id": "u2", "state": "finished"}]
