@@ -266,7 +266,8 @@ def describe(summary: dict[str, Any], report: Path) -> str:
     if summary.get("unverified_reason"):
         lines.append(f"{'unverified:':<13}June's listing was not read to its end, so the sent "
                      "IDs it did not show are unverified, not missing: "
-                     f"{summary['unverified_reason']}")
+                     f"{summary['unverified_reason']}. Run doctor, check --api-url, then "
+                     "reconcile again")
     figures = summary.get("figures")
     if figures:
         lines.append(f"{'figures:':<13}sent {figures['requests_sent']:,}, completed "

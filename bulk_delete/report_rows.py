@@ -172,7 +172,7 @@ def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kin
     unfound = pl.col("now_state").is_null() & pl.col("outcome").is_in(REQUESTED)
     state = (pl.when(pl.col("outcome") == INVALID).then(None)
              .when(pl.col("finished_at").is_not_null()).then(pl.lit("finished"))
-             .when(unfound & (unverified is not None)).then(pl.lit(UNVERIFIED))
+             .when(unfound).then(pl.lit("missing" if unverified is None else UNVERIFIED))
              .otherwise(pl.col("now_state").fill_null("missing")))
     return (
         rows.join(june, on="id", how="left", maintain_order="left")

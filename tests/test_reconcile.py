@@ -127,6 +127,27 @@ def test_summary_counts() -> None:
     assert "accepted 2" in describe(summary, Path("r.csv"))
 
 
+def test_a_read_stopped_short_makes_unfound_sent_ids_unverified() -> None:
+    """With a reason, a sent ID the read did not find is unverified (counted as attention,
+    exit 4) and carries the reason; what June lists keeps its state; an ID never sent stays
+    as it was; no row is missing."""
+    records = journal(("a", "accepted", "200", "1", RECENT, None),
+                      ("b", "already_requested", "409", "1", RECENT, None),
+                      ("c", "accepted", "200", "1", RECENT, None),
+                      ("d", "failed", "503", "6", RECENT, "down"))
+    rows = report_rows(latest_outcomes(records), None, as_frame([Record("c", "started")]),
+                       kind="user", now=NOW, deadline_hours=72,
+                       unverified="listing page 2: repeat")
+    assert rows.select("id", "server_state", "unverified_reason").rows() == [
+        ("a", "unverified", "listing page 2: repeat"),
+        ("b", "unverified", "listing page 2: repeat"),
+        ("c", "started", None), ("d", "missing", None)]
+    summary = summarize(rows)
+    assert summary["attention"]["unverified"] == 2
+    assert summary["attention"]["missing"] == 0
+    assert exit_code(summary) is ExitCode.ATTENTION
+
+
 def test_every_report_column_is_explained() -> None:
     """summary.json and report.html say what each column holds, in the report's order: a
     column added without a meaning would reach an auditor unexplained."""
