@@ -7,13 +7,16 @@ The probe, in order:
 2. listing page 1: is it JSON, where are the records, which fields name the subject,
    the state and the times, how many a page holds, how the next page is named and how
    the end is signalled (shape.py);
-3. page 2, asked the way page 1 says: does paging move on;
+3. page 2, asked the way page 1 says (the Link header, a next link or cursor in the
+   body, else ``?page=2``), judged by the rules a listing read follows: does paging move on;
 4. page 1 of each state's listing: does the unfiltered listing hold every state;
 5. the rate-limit headers on all those answers, and the round-trip time of each.
 
 A :class:`Diagnosis` holds the findings as rows for a person, the same as a mapping
 for the manifest, and the problems: any problem makes ``doctor`` exit 4, because a job
-against an API bulk-delete cannot read would report every ID missing.
+against an API bulk-delete cannot read to its end cannot prove what June did with the
+IDs it does not find (they would be unverified). reconcile warns of the problems the
+manifest keeps before it reads the listing.
 """
 
 from __future__ import annotations
