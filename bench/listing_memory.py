@@ -58,7 +58,7 @@ async def child(url: str, records: int, concurrency: int) -> dict[str, float]:
         listing = Listing(client, Pacer(100_000), kind="user", auth_style="raw",
                           max_attempts=3, window=concurrency)
         before = reset_peak()
-        found = await listing.read(wanted)
+        found = (await listing.read(wanted)).frame
         peak, after = status_mb("VmHWM"), status_mb("VmRSS")
     if found.height != records or found["found_in"].cast(pl.String).ne("listing").any():
         raise SystemExit(f"the read found {found.height:,} of {records:,}")

@@ -72,6 +72,9 @@ class Answer:
     body: bytes = b""
     #: The rate limit the answer's headers state, if any.
     quota: Quota | None = None
+    #: Where the HTTP Link header says the next page is (``rel="next"``, RFC 8288), resolved
+    #: against the request's URL; the header as sent when its URL cannot be read.
+    next_link: str | None = None
 
     @property
     def verdict(self) -> Verdict:

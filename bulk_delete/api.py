@@ -134,18 +134,37 @@ class JuneClient:
                 body = await response.read()
                 status = response.status
                 received = response.headers
+                link = _next_link(response)
         except TimeoutError:
             return Answer(None, "timed out")
         except aiohttp.ClientError as exc:
             return Answer(None, self.route.failure(exc))
         quota = parse_quota(received)
         if 200 <= status < 300:
-            return Answer(status, body=body, quota=quota)
+            return Answer(status, body=body, quota=quota, next_link=link)
         message = server_message(body)
         if 300 <= status < 400:
             message = f"redirect to {received.get('Location', '')!r} not followed"
         return Answer(status, message or f"HTTP {status}",
                       parse_retry_after(received.get("Retry-After")), quota=quota)
+
+
+def _next_link(response: aiohttp.ClientResponse) -> str | None:
+    """The URL of the Link header's ``rel="next"``, resolved against the response's URL.
+
+    aiohttp parses the header (several links, quoted parameters); a ``rel`` may name several
+    relation types at once (``rel="next last"``), compared without case as RFC 8288 says.
+    When aiohttp cannot read a URL in it (a port out of range), the header comes back as
+    June sent it: no absolute URL, so the listing says it cannot follow it.
+    """
+    try:
+        links = response.links
+    except ValueError:
+        return response.headers.get("Link")
+    for rel, link in links.items():
+        if "next" in rel.lower().split():
+            return str(link["url"])
+    return None
 
 
 def _on_the_wire() -> None:

@@ -7,13 +7,16 @@ The probe, in order:
 2. listing page 1: is it JSON, where are the records, which fields name the subject,
    the state and the times, how many a page holds, how the next page is named and how
    the end is signalled (shape.py);
-3. page 2, asked the way page 1 says: does paging move on;
+3. page 2, asked the way page 1 says (the Link header, a next link or cursor in the
+   body, else ``?page=2``), judged by the rules a listing read follows: does paging move on;
 4. page 1 of each state's listing: does the unfiltered listing hold every state;
 5. the rate-limit headers on all those answers, and the round-trip time of each.
 
 A :class:`Diagnosis` holds the findings as rows for a person, the same as a mapping
 for the manifest, and the problems: any problem makes ``doctor`` exit 4, because a job
-against an API bulk-delete cannot read would report every ID missing.
+against an API bulk-delete cannot read to its end cannot prove what June did with the
+IDs it does not find (they would be unverified). reconcile warns of the problems the
+manifest keeps before it reads the listing.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from bulk_delete.answers import Answer, Verdict
 from bulk_delete.auth import AUTH_FORM_NAMES
 from bulk_delete.collected import STATES
 from bulk_delete.connection import Connection
-from bulk_delete.errors import ApiUnavailable, ExitCode
-from bulk_delete.listing_page import Page, decode_page
+from bulk_delete.errors import ExitCode
+from bulk_delete.listing_page import Page, UnreadablePage, decode_page
 from bulk_delete.network import route_for
-from bulk_delete.next_page import Ask, first, following
+from bulk_delete.next_page import Ask, Pager, Unproven, first
 from bulk_delete.preflight import preflight
 from bulk_delete.ratelimit import Limit, Quota
 from bulk_delete.shape import Shape, describe
@@ -80,8 +83,9 @@ class _Probe:
                                       f"{answer.message}".rstrip())
             return None
         try:
-            return decode_page(answer.body, what, kind=self.conn.settings.kind, number=number)
-        except ApiUnavailable as exc:
+            return decode_page(answer.body, what, kind=self.conn.settings.kind, number=number,
+                               link=answer.next_link)
+        except UnreadablePage as exc:
             diagnosis.problems.append(str(exc))
             return None
 
@@ -107,10 +111,10 @@ async def examine(conn: Connection, *, ids: int, listed: int | None = None) -> D
     one = await probe.page(start, 1, "listing page 1", diagnosis)
     if one is not None:
         payload, page = one
-        shape = describe(payload, kind=settings.kind)
+        shape = describe(payload, kind=settings.kind, page=page)
         diagnosis.problems += shape.problems
         _shape_rows(diagnosis, shape)
-        await _paging(probe, diagnosis, start, page)
+        await _paging(probe, diagnosis, page)
         await _states(probe, diagnosis, page)
     stated = _stated(probe.quotas)
     diagnosis.add("rate limit", _limit_text(stated, probe.quotas),
@@ -140,27 +144,28 @@ def _shape_rows(diagnosis: Diagnosis, shape: Shape) -> None:
     diagnosis.add("end", f"signalled by {shape.end}", end=shape.end)
 
 
-async def _paging(probe: _Probe, diagnosis: Diagnosis, start: Ask, page: Page) -> None:
-    """Ask for page 2 the way page 1 says, and tell whether the listing moved on."""
+async def _paging(probe: _Probe, diagnosis: Diagnosis, page: Page) -> None:
+    """Ask for page 2 the way page 1 says, and tell whether the listing moved on, by the
+    rules a listing read follows (next_page.Pager)."""
     if page.last:
         diagnosis.add("page 2", "none: page 1 is the whole listing", page_2="none")
         return
-    url = probe.conn.client.listing_url
+    pager = Pager(probe.conn.client.listing_url, None)
+    pager.repeats(page, 1)
     try:
-        ask = following(start, page.next, listing_url=url, state=None)
-    except ApiUnavailable as exc:
+        ask = pager.advance(page, 1) or pager.ask  # page 1 is never an end by itself
+        two = await probe.page(ask, 2, "listing page 2", diagnosis)
+        if two is not None and pager.repeats(two[1], 2):
+            diagnosis.add("page 2", "repeats page 1, which is short: page 1 is the whole "
+                          "listing", page_2="none")
+            return
+    except Unproven as exc:
         diagnosis.problems.append(str(exc))
+        if exc.cause == "repeat":
+            diagnosis.add("page 2", "repeats page 1", page_2="repeats")
         return
-    two = await probe.page(ask, 2, "listing page 2", diagnosis)
-    if two is None:
-        return
-    records = two[1].records
-    if records and records == page.records:
-        diagnosis.problems.append("page 2 repeats page 1: the listing ignores ?page= and names "
-                                  "no next page, so only its first page can be read")
-        diagnosis.add("page 2", "repeats page 1", page_2="repeats")
-        return
-    diagnosis.add("page 2", f"{len(records):,} other records", page_2="moves on")
+    if two is not None:
+        diagnosis.add("page 2", f"{len(two[1].records):,} other records", page_2="moves on")
 
 
 async def _states(probe: _Probe, diagnosis: Diagnosis, page: Page) -> None:

@@ -29,6 +29,7 @@ from bulk_delete import __version__, history, journal, report_files, report_rows
 from bulk_delete.checkpoint import last_runs, plans
 from bulk_delete.digests import InputFile, inputs_read
 from bulk_delete.listing import LISTED_SCHEMA, most_advanced
+from bulk_delete.next_page import Stop
 from bulk_delete.report_html import write_page
 from bulk_delete.report_html_data import PageData
 from bulk_delete.types import Kind
@@ -52,6 +53,15 @@ class Job:
     report: Path
     now: datetime
     deadline_hours: float
+    #: The listing reads that stopped before June said the listing ended: the sent IDs
+    #: they did not find are unverified, not missing.
+    stops: tuple[Stop, ...] = ()
+
+    @property
+    def unverified(self) -> str | None:
+        """Why unfound IDs are unverified, for the report's rows (``listing page 2:
+        repeat``); None when every read ended proven."""
+        return "; ".join(stop.code for stop in self.stops) or None
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,8 +154,9 @@ class Workspace:
                 added[member.directory] = path
         rows = pl.scan_parquet(parts)
         report_files.write(rows, job.report)
+        counted = report_rows.summarize(rows)
         summary = {"reconciled_at": _time(job.now), "deadline_hours": job.deadline_hours,
-                   **report_rows.summarize(rows),
+                   **counted, "unverified_reason": _reason(counted, job.stops),
                    "about": {"tool": f"bulk-delete {__version__}", "kind": job.kind,
                              "api_host": job.api_host, "report": job.report.name,
                              "columns": report_rows.MEANING}}
@@ -187,7 +198,8 @@ class Workspace:
                           compression=SCRATCH)
         return report_rows.report_rows(outcomes, pending, listed, kind=job.kind, now=job.now,
                                    deadline_hours=job.deadline_hours,
-                                   seen=history.advance(previous, new))
+                                   seen=history.advance(previous, new),
+                                   unverified=job.unverified)
 
     def _invalid(self, job: Job) -> pl.DataFrame:
         """The invalid input rows of every plan, once each: the report's last rows."""
@@ -204,6 +216,14 @@ class Workspace:
         path = self.path / f"{name}.parquet"
         rows.write_parquet(path, compression=SCRATCH)
         return path
+
+
+def _reason(summary: dict[str, Any], stops: tuple[Stop, ...]) -> str | None:
+    """Why the unverified IDs are not called missing, for people: each read that stopped
+    short and why; None when no ID is unverified."""
+    if not summary["attention"]["unverified"]:
+        return None
+    return "; ".join(str(stop) for stop in stops)
 
 
 def _bounds(members: list[Member]) -> list[str]:

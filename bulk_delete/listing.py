@@ -1,12 +1,17 @@
 """Reading June's deletion-request listing: the subjects wanted, in their most advanced state.
 
 A read pages the unfiltered listing (a record never leaves it as June works),
-page by page as next_page.py says: a link or cursor June gives is followed one page
-at a time; ``?page=N`` pages are read ahead, up to ``window`` in flight, and never
-more than twice the pages already read, so a read that stops early has asked for
-at most twice what it needed. Pages are taken in order, so the stop rules see them
-as a page-by-page reader would: a page that says it is the last (listing_page.py), a page
-that repeats the one before (a server that ignores the paging), MAX_PAGES.
+page by page as next_page.py says: a link (in the body or the HTTP Link header) or
+cursor June gives is followed one page at a time; ``?page=N`` pages are read ahead, up
+to ``window`` in flight, and never more than twice the pages already read, so a read
+that stops early has asked for at most twice what it needed. Pages are taken in order,
+so the end rules see them as a page-by-page reader would (next_page.Pager). A read ends
+*proven* where June says the listing ends; it stops *unproven* on a page that repeats
+the one before where more were expected, a link to another host (nothing is sent
+there), a next page it cannot follow, a page it cannot decode, or MAX_PAGES. Each
+unproven read is a :class:`~bulk_delete.next_page.Stop` in what :meth:`Listing.read`
+returns: the IDs it did not find may be listed further on, so they are unverified,
+never missing.
 
 Given ``wanted`` IDs, the read keeps only their records and stops as soon as every
 one has been found, in whatever order June lists them. Any still unfound at the end
@@ -20,21 +25,24 @@ are looked for again before anyone calls them missing:
 
 These later reads keep only IDs still unfound; a state's listing that shows other
 states on page 1 (the server ignores ``?state=``) or is refused is not read on. Each
-row says which read found it (``found_in``). A read that stops early cannot see an
-older second request for an ID it has found (June holding two): it reports the
-first record it met; ``full`` reads every page of the unfiltered listing whatever
-was found.
+row says which read found it (``found_in``). An ID is proven missing only when every
+read that could have listed it ended proven, so a Stop in any of them (the last of a
+listing's reads, when page 1 moved) leaves every unfound ID unverified. A read that
+stops early cannot see an older second request for an ID it has found (June holding
+two): it reports the first record it met; ``full`` reads every page of the unfiltered
+listing whatever was found.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import polars as pl
 
-from bulk_delete.answers import Verdict, auth_error
+from bulk_delete.answers import Answer, Verdict, auth_error
 from bulk_delete.api import Client
 from bulk_delete.collected import (
     LISTED_SCHEMA,
@@ -45,19 +53,29 @@ from bulk_delete.collected import (
     read_name,
 )
 from bulk_delete.errors import ApiUnavailable, UsageError
-from bulk_delete.listing_page import Page, Record, decode_page
+from bulk_delete.listing_page import Page, Record, UnreadablePage, decode_page
 from bulk_delete.logs import get_logger
-from bulk_delete.next_page import Ask, first, following, numbered
+from bulk_delete.next_page import Ask, Pager, Stop, Unproven, first, numbered
 from bulk_delete.pacing import Pacer
 from bulk_delete.retry import Events, Retrier, Unobserved
 from bulk_delete.types import AuthStyle, Kind
 from bulk_delete.wanted import Wanted
 
-__all__ = ["LISTED_SCHEMA", "MAX_PAGES", "Listing", "Reading", "Record", "as_frame",
-           "most_advanced"]
+__all__ = ["LISTED_SCHEMA", "MAX_PAGES", "Listed", "Listing", "Reading", "Record", "Stop",
+           "as_frame", "most_advanced"]
 
 #: Pages read at most in one pass, whatever the server says.
 MAX_PAGES = 200_000
+
+
+@dataclass(frozen=True, eq=False)
+class Listed:
+    """What a read found: the records kept, and each listing read that stopped unproven."""
+
+    #: One row per subject, in LISTED_SCHEMA (empty when the records were spilled).
+    frame: pl.DataFrame
+    #: The reads that ended before June said the listing had: none when every end is proven.
+    stops: tuple[Stop, ...] = ()
 
 
 class Reading(Events, Protocol):
@@ -101,9 +119,10 @@ class Listing:
         return f"Listing({self._client.listing_url!r}, window={self._window})"
 
     async def read(self, wanted: pl.Series | None = None, *, full: bool = False,
-                   spill: Callable[[pl.DataFrame], None] | None = None) -> pl.DataFrame:
+                   spill: Callable[[pl.DataFrame], None] | None = None) -> Listed:
         """The records of ``wanted`` subjects (every subject when None), one row per subject
-        in LISTED_SCHEMA; see the module docstring for when it stops and what it reads again.
+        in LISTED_SCHEMA, and the reads that stopped unproven; see the module docstring for
+        when it stops and what it reads again.
 
         With ``spill`` the records go there a chunk at a time as they are read (a subject
         may come twice: keep its most advanced state), and the frame returned is empty: a
@@ -112,8 +131,8 @@ class Listing:
         sought = None if wanted is None else Wanted(wanted)
         collected = Collected(sought, spill)
         if sought is not None and sought.complete and not full:
-            return collected.frame()  # nothing to look for
-        await self._search(None, sought, collected, full=full)
+            return Listed(collected.frame())  # nothing to look for
+        stops = [await self._search(None, sought, collected, full=full)]
         if sought is not None and not sought.complete:
             get_logger().info("bulk_delete.listing_by_state",
                               unfound=sought.count - sought.found,
@@ -121,14 +140,14 @@ class Listing:
             for state in STATES:
                 if sought.complete:
                     break
-                await self._search(state, sought, collected, full=full)
+                stops.append(await self._search(state, sought, collected, full=full))
         if collected.unreadable:
             get_logger().warning("bulk_delete.listing_times_unreadable",
                                  count=collected.unreadable,
                                  example=collected.unreadable_example,
                                  detail="timestamps that are neither ISO 8601 nor epoch "
                                         "seconds are left empty")
-        return collected.frame()
+        return Listed(collected.frame(), tuple(stop for stop in stops if stop is not None))
 
     async def top(self) -> list[str]:
         """The subjects on page 1, in order: what changes first when requests arrive."""
@@ -139,64 +158,74 @@ class Listing:
         return [record.subject for record in page.records]
 
     async def _search(self, state: str | None, sought: Wanted | None, collected: Collected,
-                      *, full: bool) -> None:
-        """One listing, read once, and once more page by page if page 1 moved meanwhile."""
+                      *, full: bool) -> Stop | None:
+        """One listing, read once, and once more page by page if page 1 moved meanwhile;
+        the Stop of the last of those reads, if it ended unproven."""
         read = read_name(state)
         self._events.listing(read, None if sought is None else sought.count)
-        before = await self._pass(state, self._window, sought, collected, full=full,
-                                  unfound_only=state is not None)
+        before, stop = await self._pass(state, self._window, sought, collected, full=full,
+                                        unfound_only=state is not None)
         if sought is None or sought.complete or before is None:
-            return
-        if await self._top(state) == before:
+            return stop
+        if await self._unmoved(state, before):
             get_logger().info("bulk_delete.listing_stable", read=read,
                               detail="page 1 did not change while the listing was read")
-            return
+            return stop
         get_logger().info("bulk_delete.listing_reread", read=read, reason="wanted IDs not found")
         self._events.listing(read, sought.count)
-        await self._pass(state, 1, sought, collected, full=full, unfound_only=True)
+        return (await self._pass(state, 1, sought, collected, full=full, unfound_only=True))[1]
+
+    async def _unmoved(self, state: str | None, before: list[str]) -> bool:
+        """Whether page 1 still lists ``before``; a page 1 that cannot be read now counts as
+        moved: the read again says what it holds."""
+        try:
+            return await self._top(state) == before
+        except UnreadablePage:
+            return False
 
     async def _pass(self, state: str | None, window: int, sought: Wanted | None,
-                    collected: Collected, *, full: bool, unfound_only: bool) -> list[str] | None:
+                    collected: Collected, *, full: bool,
+                    unfound_only: bool) -> tuple[list[str] | None, Stop | None]:
         """One read from page 1 to the end, or until nothing more is wanted.
 
-        Returns page 1's subjects, to tell later whether the listing moved, or None when
-        one page was all there was to read (nothing can slip between pages). After the
-        first pass over the unfiltered listing, only records of IDs still unfound are kept
-        (``unfound_only``).
+        Returns page 1's subjects, to tell later whether the listing moved (None when
+        one page was all there was to read: nothing can slip between pages), and the Stop
+        when the read ended unproven. After the first pass over the unfiltered listing,
+        only records of IDs still unfound are kept (``unfound_only``).
         """
-        url = self._client.listing_url
         read = read_name(state)
-        ask = first(url, state)
+        pager = Pager(self._client.listing_url, state)
         flight: dict[int, asyncio.Task[Page]] = {}
-        previous: list[Record] | None = None
         top: list[str] | None = None
+        index = 1
         try:
             for index in range(1, MAX_PAGES + 1):
                 task = flight.pop(index, None)
-                page = await (task or self._fetch(ask, index, state))
+                page = await (task or self._fetch(pager.ask, index, state))
                 if index == 1 and _ignores(page, state):
-                    return None
-                if page.records and page.records == previous:
-                    get_logger().warning("bulk_delete.listing_repeats", read=read,
-                                         detail="a page repeated the one before (the server "
-                                                "ignores the paging?): this read ends there")
-                    break
+                    return None, None
+                if pager.repeats(page, index):
+                    break  # a short page served again: the end
                 self._take(page, read, sought, collected, unfound_only=unfound_only)
                 if page.last or (not full and sought is not None and sought.complete):
                     break
                 if index == 1:
                     top = [record.subject for record in page.records]
-                previous = page.records
-                ask = following(ask, page.next, listing_url=url, state=state)
+                ask = pager.advance(page, index)
+                if ask is None:
+                    break
                 if ask.number == index + 1:
                     self._read_ahead(flight, state, index, window)
                 else:
                     await _cancel(flight)  # a link or cursor: pages asked by number are void
             else:
-                get_logger().warning("bulk_delete.listing_capped", read=read, pages=MAX_PAGES)
+                raise Unproven("page_cap", f"stopped at {MAX_PAGES:,} pages, the most one "
+                                           "read takes")
+        except (Unproven, UnreadablePage) as exc:
+            return top, _stopped(read, index, exc)
         finally:
             await _cancel(flight)  # pages past the end (or after an error) are not wanted
-        return top
+        return top, None
 
     def _read_ahead(self, flight: dict[int, asyncio.Task[Page]], state: str | None,
                     index: int, window: int) -> None:
@@ -229,18 +258,42 @@ class Listing:
         verdict = answer.verdict
         if verdict is Verdict.AUTH:
             raise auth_error(answer, self._auth_style)
-        if verdict is Verdict.REJECTED and index > 1 and answer.status == 404:
-            return Page([], last=True)  # some servers answer 404 past the last page
-        if verdict is Verdict.REJECTED and state is not None:
-            get_logger().warning("bulk_delete.listing_state_refused", state=state,
-                                 http_status=answer.status, error=answer.message)
-            return Page([], last=True)  # a June without ?state= still has its listing read
-        if verdict is Verdict.REJECTED and answer.status == 404:
-            raise UsageError(f"{client.listing_url} answered 404 Not Found: check --api-url")
+        if verdict is Verdict.REJECTED:
+            return _refused(answer, what, ask, index, state=state, listing_url=client.listing_url)
         if verdict is not Verdict.ACCEPTED:
             raise ApiUnavailable(f"{what}: {answer.message or answer.status} "
                                  f"after {attempts} attempts; a rerun resumes")
-        return decode_page(answer.body, what, kind=self._kind, number=index)[1]
+        return decode_page(answer.body, what, kind=self._kind, number=index,
+                           link=answer.next_link)[1]
+
+
+def _refused(answer: Answer, what: str, ask: Ask, index: int, *, state: str | None,
+             listing_url: str) -> Page:
+    """A page June refused (a 4xx). Past page 1, a 404 to ``?page=N`` is the end (some
+    servers answer so past the last page); any other refusal is a page the read cannot
+    follow. Page 1 of a state's listing refused is a June without ``?state=``: its
+    unfiltered listing is all there is. Page 1 of the listing 404: a wrong --api-url."""
+    if index > 1 and answer.status == 404 and ask.number is not None:
+        return Page([], last=True)
+    if index > 1:
+        raise Unproven("unfollowable", f"{what} was refused: HTTP {answer.status} "
+                                       f"{answer.message}".rstrip())
+    if state is not None:
+        get_logger().warning("bulk_delete.listing_state_refused", state=state,
+                             http_status=answer.status, error=answer.message)
+        return Page([], last=True)
+    if answer.status == 404:
+        raise UsageError(f"{listing_url} answered 404 Not Found: check --api-url")
+    raise ApiUnavailable(f"{what}: {answer.message or answer.status} (HTTP {answer.status})")
+
+
+def _stopped(read: str, index: int, why: Unproven | UnreadablePage) -> Stop:
+    """The Stop of a read that cannot go on from page ``index``, told as a warning."""
+    stop = Stop(read, index, why.cause if isinstance(why, Unproven) else "undecodable", str(why))
+    get_logger().warning("bulk_delete.listing_unproven", read=read, page=index,
+                         cause=stop.cause, detail=stop.detail,
+                         consequence="IDs this read did not find are unverified, not missing")
+    return stop
 
 
 def _ignores(page: Page, state: str | None) -> bool:

@@ -17,41 +17,24 @@ June publishes no response format, so a page is read by these rules:
   its own ``id`` is the request's id, not the subject's;
 * the state is in ``state`` or ``status``; values other than requested, started
   and finished are kept as they are;
-* the next page is named by the first of ``next``, ``next_page``, ``next_cursor``,
-  ``cursor`` (or camelCase) found at the top level or under ``links``, ``meta`` or
-  ``pagination`` (a JSON:API link object's ``href`` too). A JSON integer or a string of
-  digits is a page number, except under a cursor key; a string starting ``http://``,
-  ``https://``, ``/`` or ``?`` is a link; any other string is an opaque cursor;
-* a page is the last when it is empty, or says so: ``has_more: false``, a next
-  key present with ``null`` or ``""`` (a null ``cursor`` alone says nothing: it may
-  be where the page began), ``page >= total_pages``.
+* a page is the last when it is empty, or when its paging says so; page_paging.py reads
+  what a page says of the pages after it (where the next is, whether it is the last).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from bulk_delete.errors import ApiUnavailable
+from bulk_delete.page_paging import Next, paging_of
 from bulk_delete.types import Kind
 
 #: Where a page's records are looked for first, before any other list of objects.
 RECORD_KEYS = ("data", "results", "items", "requests", "records", "deletion_requests",
                "user_deletion_requests", "group_deletion_requests")
-#: Objects that may hold the paging fields, besides the page itself.
-PAGING_HOLDERS = ("links", "meta", "pagination")
-#: Where a page says whether more follow, how many pages there are, how many records.
-MORE_KEYS = ("has_more", "hasMore")
-TOTAL_PAGES_KEYS = ("total_pages", "totalPages")
-TOTAL_KEYS = ("total", "total_count", "totalCount")
-#: Keys that name the next page, most specific first within each holder.
-NEXT_KEYS = ("next", "next_page", "nextPage", "next_cursor", "nextCursor", "cursor")
-#: Keys whose value is always an opaque cursor, digits or not.
-CURSOR_KEYS = frozenset({"next_cursor", "nextCursor", "cursor"})
-LINK_STARTS = ("http://", "https://", "/", "?")
 #: Epoch timestamps above this are milliseconds, not seconds (year 5138 in seconds).
 EPOCH_MS = 100_000_000_000
 #: Microseconds from the epoch to the end of year 9999, the last a timestamp may name.
@@ -72,15 +55,6 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
-class Next:
-    """Where a page says the next one is: ``value`` is a link as given, a page number in
-    decimal, or a cursor token."""
-
-    form: Literal["link", "page", "cursor"]
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
 class Page:
     """The records of one page, whether it says it is the last, and what it says of the rest."""
 
@@ -90,37 +64,47 @@ class Page:
     #: How many pages the listing has, when the page says (``total_pages``, or ``total``
     #: records over this page's size).
     pages: int | None = None
+    #: The page says more pages follow it (``has_more: true``, ``page < total_pages``).
+    more: bool = False
+    #: The page holds fewer records than the ``per_page`` it states.
+    short: bool = False
 
 
 class ListingShapeError(ValueError):
     """A page that holds no list of records at all."""
 
 
-def parse_page(payload: Any, *, kind: Kind, number: int) -> Page:
-    """Read one decoded JSON page (``number`` counts pages from 1) by the module's rules."""
+class UnreadablePage(ApiUnavailable):
+    """A listing page that is not JSON, or holds no list of records: the listing read
+    stops there, and what it did not find is unverified (a lone probe stops with exit 6)."""
+
+
+def parse_page(payload: Any, *, kind: Kind, number: int, link: str | None = None) -> Page:
+    """Read one decoded JSON page (``number`` counts pages from 1) by the module's rules;
+    ``link`` is the Link header's next URL (Answer.next_link), if it named one."""
     items = _items(payload)
     if items is None:
         keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise ListingShapeError(f"listing page {number} holds no list of records ({keys})")
     records = [r for r in (_record(item, kind) for item in items) if r is not None]
-    holders = paging_holders(payload)
-    named, following = _next(holders)
-    last = not items or (named and following is None) or _says_last(holders, number)
-    return Page(records, last=last, next=following, pages=_pages(holders, len(items)))
+    paging = paging_of(payload, number=number, size=len(items), link=link)
+    return Page(records, last=not items or paging.last, next=paging.next, pages=paging.pages,
+                more=paging.more, short=paging.short)
 
 
-def decode_page(body: bytes, what: str, *, kind: Kind, number: int) -> tuple[Any, Page]:
-    """The JSON of one listing page and the page read from it; ApiUnavailable naming
+def decode_page(body: bytes, what: str, *, kind: Kind, number: int,
+                link: str | None = None) -> tuple[Any, Page]:
+    """The JSON of one listing page and the page read from it; UnreadablePage naming
     ``what`` when it is not JSON or holds no list of records."""
     try:
         payload = json.loads(body)
     except ValueError:
         start = body[:40].decode("utf-8", "replace")
-        raise ApiUnavailable(f"{what} is not JSON (it starts {start!r})") from None
+        raise UnreadablePage(f"{what} is not JSON (it starts {start!r})") from None
     try:
-        return payload, parse_page(payload, kind=kind, number=number)
+        return payload, parse_page(payload, kind=kind, number=number, link=link)
     except ListingShapeError as exc:
-        raise ApiUnavailable(f"{what} cannot be read: {exc}") from None
+        raise UnreadablePage(f"{what} cannot be read: {exc}") from None
 
 
 def instant(text: str | None) -> int | None:
@@ -213,71 +197,3 @@ def related_subject(item: dict[str, Any], kind: Kind) -> Any:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def paging_holders(payload: Any) -> list[dict[str, Any]]:
-    """The page itself and its ``links``/``meta``/``pagination`` objects."""
-    if not isinstance(payload, dict):
-        return []
-    return [payload, *(payload[key] for key in PAGING_HOLDERS if isinstance(payload.get(key),
-                                                                              dict))]
-
-
-def _next(holders: list[dict[str, Any]]) -> tuple[bool, Next | None]:
-    """Whether the page names its next page at all, and where that is (None: nowhere)."""
-    for holder in holders:
-        for key in NEXT_KEYS:
-            if key not in holder:
-                continue
-            value = holder[key]
-            if isinstance(value, dict):  # a JSON:API link object
-                value = value.get("href")
-            if value is None and key == "cursor":
-                continue  # a null cursor may be where this page began: no word on the end
-            if isinstance(value, bool) or not isinstance(value, str | int | None):
-                continue
-            return True, _classify(value, cursor=key in CURSOR_KEYS)
-    return False, None
-
-
-def _classify(value: str | int | None, *, cursor: bool) -> Next | None:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        return None
-    if cursor:
-        return Next("cursor", text)
-    if text.isascii() and text.isdigit():
-        return Next("page", str(int(text)))
-    if text.startswith(LINK_STARTS) or "://" in text:
-        return Next("link", text)
-    return Next("cursor", text)
-
-
-def _says_last(holders: list[dict[str, Any]], number: int) -> bool:
-    for holder in holders:
-        if holder.get(MORE_KEYS[0], holder.get(MORE_KEYS[1])) is False:
-            return True
-        total_pages = _count(holder, *TOTAL_PAGES_KEYS)
-        if total_pages is not None and number >= total_pages:
-            return True
-    return False
-
-
-def _pages(holders: list[dict[str, Any]], size: int) -> int | None:
-    for holder in holders:
-        total_pages = _count(holder, *TOTAL_PAGES_KEYS)
-        if total_pages is not None:
-            return total_pages
-    for holder in holders:
-        total = _count(holder, *TOTAL_KEYS)
-        if total is not None and size:
-            return math.ceil(total / size)
-    return None
-
-
-def _count(holder: dict[str, Any], *keys: str) -> int | None:
-    for key in keys:
-        value = holder.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None

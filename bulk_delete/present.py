@@ -123,6 +123,15 @@ class View:
                   f"{tally.failed:,} of {tally.total:,} in {tally.elapsed():.1f} s "
                   f"({tally.requests:,} requests, {tally.throttled:,} throttled{said})")
 
+    def doctor_found(self, findings: dict[str, Any] | None) -> None:
+        """Before June's listing is read: the problems the last ``doctor`` recorded, if any,
+        as one warning (its paging may keep the read from its end)."""
+        if findings and findings.get("problems"):
+            self._log.warning("bulk_delete.doctor_problems", doctor_at=findings.get("at"),
+                              problems=findings["problems"],
+                              detail="doctor found these; IDs the listing read cannot "
+                                     "verify are reported unverified, never missing")
+
     def reconciled(self, summary: dict[str, Any], report: Path) -> None:
         self._log.info("bulk_delete.reconciled", report=str(report), **summary)
         self._say(describe(summary, report))
@@ -254,6 +263,11 @@ def describe(summary: dict[str, Any], report: Path) -> str:
 
     lines = [line("outcomes:", summary["outcome"]), line("June says:", summary["server_state"]),
              line("attention:", summary["attention"])]
+    if summary.get("unverified_reason"):
+        lines.append(f"{'unverified:':<13}June's listing was not read to its end, so the sent "
+                     "IDs it did not show are unverified, not missing: "
+                     f"{summary['unverified_reason']}. Run doctor, check --api-url, then "
+                     "reconcile again")
     figures = summary.get("figures")
     if figures:
         lines.append(f"{'figures:':<13}sent {figures['requests_sent']:,}, completed "

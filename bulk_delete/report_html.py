@@ -4,8 +4,8 @@ Top to bottom the page shows: what the job was (kind, June API host, when the pa
 made, tool version); the counts by outcome and by June's state; the figures a regulator
 asks for (requests sent, completed, still open, median and 90th-percentile hours from
 submission to finished); a histogram of hours to finish with the deadline marked; what
-needs attention (rejected, pending, missing, overdue), each with its count and its first
-rows; the run history; the input files with their SHA-256; how to check the files.
+needs attention (rejected, pending, missing, overdue, unverified), each with its count and
+its first rows; the run history; the input files with their SHA-256; how to check the files.
 
 The page loads nothing: no script, font, image or stylesheet, and its Content-Security-
 Policy forbids every load, so it reads the same from a USB stick years later, on screen or
@@ -43,7 +43,7 @@ NONE = "\u2014"
 LABELS = {"id": "ID", "outcome": "Outcome", "http_status": "HTTP status", "error": "Error",
           "attempts": "Attempts", "submitted_at": "Submitted at", "server_state": "June state",
           "server_updated_at": "June updated at", "june_request_id": "June request ID",
-          "started_seen_at": "Started (seen at)"}
+          "started_seen_at": "Started (seen at)", "unverified_reason": "Why unverified"}
 WRAP = frozenset({"ID", "Error", "File", "SHA-256"})
 
 
@@ -140,7 +140,7 @@ def _svg(bins: list[Bin], deadline_hours: float) -> str:
 
 def _attention(data: PageData) -> str:
     counts, parts = data.summary["attention"], ["<h2>What needs attention</h2>"]
-    for each in attention_lists(data.deadline_hours):
+    for each in attention_lists(data.deadline_hours, data.summary.get("unverified_reason")):
         n = int(counts[each.name])
         parts.append(f"<h3>{each.name.capitalize()}: {n:,}</h3>\n<p>{_e(each.says)}</p>")
         if n:

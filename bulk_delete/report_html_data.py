@@ -68,8 +68,11 @@ class Attention:
     columns: tuple[str, ...]
 
 
-def attention_lists(deadline_hours: float) -> tuple[Attention, ...]:
-    """The four lists, with the same conditions as reconcile.summarize."""
+def attention_lists(deadline_hours: float,
+                    unverified_reason: str | None = None) -> tuple[Attention, ...]:
+    """The lists, with the same conditions as report_rows.summarize; ``unverified_reason``
+    is summary.json's, said with its list."""
+    why = f" Why: {unverified_reason}." if unverified_reason else ""
     return (
         Attention("rejected", "June refused the request: these people were not erased.",
                   pl.col("outcome") == REJECTED,
@@ -83,6 +86,12 @@ def attention_lists(deadline_hours: float) -> tuple[Attention, ...]:
         Attention("overdue", f"Accepted more than {deadline_hours:g} h ago and not finished.",
                   pl.col("overdue"),
                   ("id", "submitted_at", "server_state", "started_seen_at", "june_request_id")),
+        Attention("unverified", "Accepted, and not found in June's listing, but the listing "
+                  "was not read to the end June signals, so they are not called missing: "
+                  f"June may list them further on.{why} Run doctor, check --api-url, then "
+                  "reconcile again.",
+                  pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == "unverified"),
+                  ("id", "outcome", "submitted_at", "unverified_reason")),
     )
 
 

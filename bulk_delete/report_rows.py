@@ -6,8 +6,10 @@
 
 A request ever seen finished stays ``finished``, even once June's listing no longer shows
 it (June purges after 90 days). Any other sent ID shows the state June lists now, or
-``missing`` when June does not list it. The functions here work on one range of IDs in
-memory; evidence.py runs them a range at a time.
+``missing`` when June does not list it in a listing read to a proven end; when a read
+stopped short (next_page.Stop), an ID it did not find is ``unverified``, with the reason.
+The functions here work on one range of IDs in memory; evidence.py runs them a range at a
+time.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ SCHEMA = {"id": pl.String, "kind": pl.String, "outcome": pl.String, "http_status
           "server_state": pl.String, "server_updated_at": pl.String,
           "june_request_id": pl.String, "started_seen_at": pl.String,
           "finished_seen_at": pl.String, "hours_to_finish": pl.Float64,
-          "overdue": pl.Boolean, "found_in": pl.String}
+          "overdue": pl.Boolean, "found_in": pl.String,
+          "unverified_reason": pl.String}
 COLUMNS = tuple(SCHEMA)
 #: What each report column holds, for whoever reads the report without this code: written
 #: into summary.json and report.html beside it.
@@ -52,7 +55,9 @@ MEANING = {
     "attempts": "the requests it took to get that answer",
     "submitted_at": "when that answer came (UTC)",
     "server_state": "finished once ever seen finished; else what June's listing says now "
-                    "(requested, started, or another state June names), or missing",
+                    "(requested, started, or another state June names); missing when June "
+                    "does not list it in a listing read to the end June signalled; "
+                    "unverified when a read stopped before that end (see unverified_reason)",
     "server_updated_at": "June's updated_at of the request, as last listed",
     "june_request_id": "June's own id of the deletion request",
     "started_seen_at": "when the request was first seen started: June's own time when it "
@@ -63,7 +68,15 @@ MEANING = {
     "overdue": "requested more than deadline_hours ago and still not finished",
     "found_in": "which read of June's listing found the record: listing (unfiltered) or "
                 "state=S (the listing of state S)",
+    "unverified_reason": "for an unverified row, each read of June's listing that stopped "
+                         "before June said it had ended, as 'READ page N: CAUSE': repeat (a "
+                         "page repeated the one before where more were expected), page_cap, "
+                         "foreign_host (a next link to another host: not followed), "
+                         "undecodable (a page that is not a listing), unfollowable (a next "
+                         "page it cannot ask for); summary.json says each in full",
 }
+#: server_state of a sent ID that a read stopped short of proving missing.
+UNVERIFIED = "unverified"
 #: How the report writes a time: as the journal does (UTC, milliseconds, Z).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 #: The columns of a listing read that the report uses.
@@ -114,14 +127,15 @@ def observed(listed: pl.DataFrame, outcomes: pl.DataFrame,
 
 def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | None,
                 listed: pl.DataFrame, *, kind: Kind, now: datetime, deadline_hours: float,
-                seen: pl.DataFrame | None = None) -> pl.DataFrame:
+                seen: pl.DataFrame | None = None, unverified: str | None = None) -> pl.DataFrame:
     """One row per ID, sorted by ID, invalid rows last.
 
     ``outcomes``: the :func:`latest_outcomes` of these IDs' journal lines; ``plans``: their
     planned rows (pending and invalid); ``listed``: this read of June's listing; ``seen``:
     the latest history row of each ID once this read's changes are in
     (:func:`bulk_delete.history.advance`), by default what this read alone shows (a first
-    reconcile).
+    reconcile); ``unverified``: why the read was not proven to its end (None: it was),
+    which makes the sent IDs it did not find unverified rather than missing.
     """
     frames = [outcomes]
     invalid = pl.DataFrame(schema={"id": pl.String, "outcome": pl.String, "error": pl.String})
@@ -140,11 +154,11 @@ def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | Non
         seen = history.advance(nothing, history.changes(
             observed(listed, outcomes, nothing), nothing, now))
     return _joined(rows, listed_frame(listed), seen, kind=kind, now=now,
-                   deadline_hours=deadline_hours)
+                   deadline_hours=deadline_hours, unverified=unverified)
 
 
 def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kind: Kind,
-            now: datetime, deadline_hours: float) -> pl.DataFrame:
+            now: datetime, deadline_hours: float, unverified: str | None) -> pl.DataFrame:
     june = listed.select(pl.col("subject").alias("id"), *(pl.col(c).alias(f"now_{c}")
                                                           for c in LISTED[1:]))
     known = seen.select("id", *(pl.col(c).alias(f"was_{c}") for c in LISTED[2:]),
@@ -156,8 +170,10 @@ def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kin
     # An ID June already held (--skip-existing) was submitted when June made its request.
     start = pl.when(pl.col("outcome") == ALREADY_REQUESTED).then(
         pl.coalesce(history.june_time("created_at"), submitted)).otherwise(submitted)
+    unfound = pl.col("now_state").is_null() & pl.col("outcome").is_in(REQUESTED)
     state = (pl.when(pl.col("outcome") == INVALID).then(None)
              .when(pl.col("finished_at").is_not_null()).then(pl.lit("finished"))
+             .when(unfound).then(pl.lit("missing" if unverified is None else UNVERIFIED))
              .otherwise(pl.col("now_state").fill_null("missing")))
     return (
         rows.join(june, on="id", how="left", maintain_order="left")
@@ -175,6 +191,8 @@ def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kin
                              / 3_600_000).clip(lower_bound=0).round(2),
             overdue=(pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") != "finished")
                      & (pl.col("submitted_at") < deadline)).fill_null(value=False),
+            unverified_reason=pl.when(pl.col("server_state") == UNVERIFIED).then(
+                pl.lit(unverified, dtype=pl.String)),
         )
         .select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
     )
@@ -195,6 +213,8 @@ def summarize(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
             missing=(pl.col("outcome").is_in(REQUESTED)
                      & (pl.col("server_state") == "missing")).sum(),
             overdue=pl.col("overdue").sum(),
+            unverified=(pl.col("outcome").is_in(REQUESTED)
+                        & (pl.col("server_state") == UNVERIFIED)).sum(),
         ),
         finished.select(
             completed=pl.len(),

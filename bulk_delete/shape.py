@@ -12,16 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulk_delete.listing_page import (
-    MORE_KEYS,
-    NEXT_KEYS,
-    TOTAL_KEYS,
-    TOTAL_PAGES_KEYS,
+    Page,
     locate_records,
-    paging_holders,
     parse_page,
     record_fields,
     related_subject,
     subject_key,
+)
+from bulk_delete.page_paging import (
+    MORE_KEYS,
+    NEXT_KEYS,
+    TOTAL_KEYS,
+    TOTAL_PAGES_KEYS,
+    Next,
+    paging_holders,
 )
 from bulk_delete.types import Kind
 
@@ -45,22 +49,24 @@ class Shape:
     request_id: bool
     #: Records on the page.
     size: int
-    #: How the next page is named: a link, a cursor, a page number, or nothing (``?page=N``).
+    #: How the next page is named: the Link header, a link, a cursor, a page number, or
+    #: nothing (``?page=N``).
     paging: str
     #: How the page says it is the last: ``has_more``, a null next, ``total_pages``...
     end: str
     problems: tuple[str, ...] = ()
 
 
-def describe(payload: Any, *, kind: Kind) -> Shape:
-    """The shape of page 1 of a listing, decoded from JSON."""
+def describe(payload: Any, *, kind: Kind, page: Page | None = None) -> Shape:
+    """The shape of page 1 of a listing, decoded from JSON; ``page`` is that page as read
+    with its HTTP headers (the Link header), else it is read from ``payload`` alone."""
     found = locate_records(payload)
     if found is None:
         keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         return Shape("nowhere", None, None, (), False, 0, "unknown", "unknown",
                      (f"no list of records in the page ({keys})",))
     place, items = found
-    page = parse_page(payload, kind=kind, number=1)
+    page = page or parse_page(payload, kind=kind, number=1)
     dicts = [item for item in items if isinstance(item, dict)]
     jsonapi = any(isinstance(item.get("attributes"), dict) for item in dicts)
     fields = [record_fields(item) for item in dicts]
@@ -84,9 +90,8 @@ def describe(payload: Any, *, kind: Kind) -> Shape:
         times=tuple(prefix + key for key in TIME_KEYS if _first_key(fields, (key,))),
         request_id=any(item.get("id") is not None for item in dicts),
         size=len(items),
-        paging=_paging(page.next.form if page.next else None, page.next.value if page.next
-                       else None),
-        end=_end(payload),
+        paging=_paging(page.next),
+        end=_end(payload, header=page.next is not None and page.next.header),
         problems=tuple(problems),
     )
 
@@ -108,18 +113,22 @@ def _first_key(fields: list[dict[str, Any]], keys: tuple[str, ...]) -> str | Non
     return None
 
 
-def _paging(form: str | None, value: str | None) -> str:
-    if form is None:
+def _paging(after: Next | None) -> str:
+    if after is None:
         return "no next page named: asked as ?page=N"
-    if form == "page":
+    if after.header:
+        return 'the HTTP Link header (rel="next")'
+    if after.form == "page":
         return "page numbers, named by the page"
-    if form == "cursor":
+    if after.form == "cursor":
         return "an opaque cursor, asked back as ?cursor="
-    where = "an absolute URL" if value and "://" in value else "a path"
+    if after.form == "unknown":
+        return f"named as {after.value}, which bulk-delete cannot follow"
+    where = "an absolute URL" if "://" in after.value else "a path"
     return f"a next link, {where}"
 
 
-def _end(payload: Any) -> str:
+def _end(payload: Any, *, header: bool) -> str:
     """How the listing says where it ends, as far as page 1 shows."""
     found = paging_holders(payload)
     for holder in found:
@@ -127,6 +136,8 @@ def _end(payload: Any) -> str:
             return "has_more: false"
         if any(key in holder for key in TOTAL_PAGES_KEYS):
             return "total_pages"
+    if header:
+        return "a page without a next link"
     for holder in found:
         if any(key in holder for key in NEXT_KEYS):
             return "a null next"

@@ -26,7 +26,7 @@ from bulk_delete.connection import Connect, Connection
 from bulk_delete.digests import Chain, InputFile
 from bulk_delete.errors import BulkDeleteError, ExitCode
 from bulk_delete.interrupts import Interrupts
-from bulk_delete.listing import Listing
+from bulk_delete.listing import Listed, Listing
 from bulk_delete.logs import get_logger
 from bulk_delete.preflight import probe, read_with_auth
 from bulk_delete.present import View
@@ -161,9 +161,10 @@ def planned(settings: Settings, source: Source, checkpoint: Checkpoint,
 
 
 async def read_listed(conn: Connection, view: View, wanted: pl.Series, *, full: bool = False,
-                      spill: Callable[[pl.DataFrame], None] | None = None) -> pl.DataFrame:
+                      spill: Callable[[pl.DataFrame], None] | None = None) -> Listed:
     """June's records of the ``wanted`` subjects (a shard's are its own: a 1/N share of
-    memory), read while the view shows progress; with ``spill``, handed over as they come."""
+    memory), read while the view shows progress; with ``spill``, handed over as they come.
+    With them, the reads that stopped before June's end (Listed.stops)."""
     settings = conn.settings
     tally = ListingTally()
     listing = Listing(conn.client, conn.pacer, kind=settings.kind,
@@ -179,7 +180,7 @@ async def submit_step(conn: Connection, checkpoint: Checkpoint, to_send: pl.Seri
     the_journal = checkpoint.journal()
     if skip_existing and len(to_send):  # the read is the preflight
         listed = (await read_with_auth(conn, checkpoint,
-                                       lambda: read_listed(conn, view, to_send)))["subject"]
+                                       lambda: read_listed(conn, view, to_send))).frame["subject"]
         before = len(to_send)
         to_send = await skip_listed(the_journal, to_send, listed)
         view.skipped_existing(before - len(to_send))
@@ -211,14 +212,16 @@ async def reconcile_step(conn: Connection, checkpoints: list[Checkpoint], chain:
     # Every journal line is checked here, before an hour of paging, not after.
     with evidence.Workspace(chain.directory, [c.directory for c in checkpoints]) as work:
         wanted = work.wanted(full=checking.full)
+        view.doctor_found(checkpoints[0].manifest.doctor)
         # Only these IDs' records are kept from the listing, spilled to the workspace as
         # they come: millions of records are never held at once.
-        await read_with_auth(conn, checkpoints[0], functools.partial(
+        listed = await read_with_auth(conn, checkpoints[0], functools.partial(
             read_listed, conn, view, wanted, full=checking.full, spill=work.keep))
         del wanted
         job = evidence.Job(kind=conn.settings.kind, api_host=checkpoints[0].manifest.api_host,
                            report=report, now=datetime.now(UTC),
-                           deadline_hours=checking.deadline_hours)
+                           deadline_hours=checking.deadline_hours,
+                           stops=listed.stops)
         written = work.write(job)
     for checkpoint in checkpoints:
         if checkpoint.directory in written.history:

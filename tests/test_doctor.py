@@ -1,8 +1,8 @@
 """doctor: a read-only probe that says what bulk-delete understood of an API, or why not.
 
-Against sandboxes that choose differently from our first guesses (cursor and link paging,
-JSON:API, hidden states, the other form of the key, stated limits), and against servers it
-cannot read. Nothing is ever deleted.
+Against sandboxes that choose differently from our first guesses (cursor, next-link and Link
+header paging, JSON:API, hidden states, the other form of the key, stated limits), and against
+servers it cannot read. Nothing is ever deleted.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bulk_delete.listing_page import parse_page
 from bulk_delete.sandbox import SandboxConfig
 from bulk_delete.shape import describe
 from tests.conftest import KEY, June, Serve, bulk_delete, cli_env, ids, write_ids
@@ -52,12 +53,26 @@ def test_shape_names_where_records_and_fields_are(payload: Any, records_at: str,
     ({"next_cursor": "abc"}, ("an opaque cursor, asked back as ?cursor=", "a null next")),
     ({"meta": {"page": 1, "total_pages": 3}}, ("no next page named: asked as ?page=N",
                                                 "total_pages")),
+    ({"links": {"next": {"title": "more"}}},
+     ('named as next: {"title": "more"}, which bulk-delete cannot follow', "a null next")),
 ])
 def test_shape_names_the_paging_and_the_end(paging: dict[str, Any],
                                             expected: tuple[str, str]) -> None:
     """How the next page is named and how the end is signalled, as page 1 shows."""
     shape = describe({"data": [RECORD], **paging}, kind="user")
     assert (shape.paging, shape.end) == expected
+
+
+@pytest.mark.parametrize(("payload", "end"), [
+    ({"data": [RECORD]}, "a page without a next link"),
+    ({"data": [RECORD], "has_more": True}, "has_more: false"),
+])
+def test_shape_names_link_header_paging(payload: dict[str, Any], end: str) -> None:
+    """A page read with a Link header's next is paged by that header, and ends where a page
+    has none (unless the body says how it ends)."""
+    page = parse_page(payload, kind="user", number=1, link="https://api.june.so/x?after=r1")
+    shape = describe(payload, kind="user", page=page)
+    assert (shape.paging, shape.end) == ('the HTTP Link header (rel="next")', end)
 
 
 def test_shape_says_what_it_cannot_read() -> None:
@@ -100,7 +115,8 @@ def rows(stdout: str) -> dict[str, str]:
 @pytest.mark.parametrize(("knobs", "records_at", "paging"), [
     ({}, "data", "no next page named: asked as ?page=N"),
     ({"paging": "cursor"}, "data", "an opaque cursor, asked back as ?cursor="),
-    ({"paging": "link"}, "data", "a next link, an absolute URL"),
+    ({"paging": "next"}, "data", "a next link, an absolute URL"),
+    ({"paging": "link"}, "data", 'the HTTP Link header (rel="next")'),
     ({"shape": "jsonapi"}, "data[].attributes", "a next link, an absolute URL"),
     ({"shape": "jsonapi", "paging": "cursor", "auth_style": "basic"}, "data[].attributes",
      "a next link, an absolute URL"),

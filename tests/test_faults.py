@@ -263,7 +263,8 @@ def test_listing_slower_than_timeout_is_exit_6(june: June, tmp_path: Path) -> No
 
 def test_listing_that_ignores_page_ends(june: June, tmp_path: Path) -> None:
     """A server that serves page 1 for every page: harmless on one page; beyond, reconcile
-    stops paging, reports the IDs it cannot see (never seen finished) as missing, exit 4."""
+    stops paging and, as nothing proves page 1 was all there is, reports the IDs it cannot
+    see unverified with the reason, never missing: exit 4, with the line saying why."""
     expected = submitted(june, tmp_path, 30)
     june.configure(ignore_page=True, page_size=100, finish_after=3600)
     whole = reconcile(june, tmp_path)
@@ -274,7 +275,12 @@ def test_listing_that_ignores_page_ends(june: June, tmp_path: Path) -> None:
     assert cut.returncode == 4, cut.stderr
     report = report_of(tmp_path)
     assert sorted(report["id"]) == expected
-    assert (report["server_state"] == "missing").sum() == 20
+    assert (report["server_state"] == "unverified").sum() == 20
+    assert (report["server_state"] == "missing").sum() == 0
+    assert set(report.filter(pl.col("server_state") == "unverified")["unverified_reason"]) == {
+        "listing page 2: repeat; state=started page 2: repeat"}
+    said = [line for line in cut.stdout.splitlines() if line.startswith("unverified:")]
+    assert len(said) == 1 and "page 2 repeats page 1 where more were expected" in said[0]
     pages = june.stats()["endpoints"]["user_deletion_requests"] - before
     assert pages <= 4 * (CONCURRENCY + 1), f"{pages} listing requests for one repeated page"
 
@@ -282,26 +288,30 @@ def test_listing_that_ignores_page_ends(june: June, tmp_path: Path) -> None:
 @pytest.mark.parametrize("style", [
     "html", pytest.param("text", marks=pytest.mark.slow),
     pytest.param("empty", marks=pytest.mark.slow)])
-def test_listing_that_is_not_json_is_exit_6(june: June, tmp_path: Path, style: str) -> None:
-    """A 200 listing page in HTML, plain text or empty ends `run` with exit 6 and one clear
-    line, after every ID was submitted; once the listing is JSON again, a rerun exits 0."""
+def test_listing_that_is_not_json_leaves_ids_unverified(june: June, tmp_path: Path,
+                                                        style: str) -> None:
+    """A 200 listing page in HTML, plain text or empty, after every ID was submitted: no ID
+    is proven finished or missing, so `run` reports them unverified with what the page is,
+    exit 4 and one line saying why; once the listing is JSON again, a rerun exits 0."""
     june.configure(start_after=0, finish_after=0, listing_body_style=style)
     expected = ids(30)
     source = write_ids(tmp_path / "ids.csv", expected)
     env = cli_env(tmp_path, BULK_DELETE_LOG_FORMAT="console")
     done = bulk_delete("run", str(source), "--api-url", june.url, "--rate", "500", env=env,
                        timeout=ENDS_WITHIN)
-    assert done.returncode == 6, done.stderr
-    message = done.stderr.strip()
-    assert message.startswith("bulk-delete: listing page 1 is not JSON (it starts "), message
-    assert len(message.splitlines()) == 1, message
+    assert done.returncode == 4, done.stderr
+    said = [line for line in done.stdout.splitlines() if line.startswith("unverified:")]
+    assert len(said) == 1, done.stdout
+    assert "listing: listing page 1 is not JSON (it starts " in said[0]
     assert_nothing_lost(june, tmp_path, expected)
-    assert not (tmp_path / "state" / "report.csv").exists()
+    report = report_of(tmp_path)
+    assert sorted(report["id"]) == expected
+    assert set(report["server_state"]) == {"unverified"}
     june.configure(listing_body_style=None)
     again = bulk_delete("run", str(source), "--api-url", june.url, env=env, timeout=ENDS_WITHIN)
     assert again.returncode == 0, again.stderr
     assert "nothing to send" in again.stdout
-    assert sorted(report_of(tmp_path)["id"]) == expected
+    assert set(report_of(tmp_path)["server_state"]) == {"finished"}
 
 
 # --- the disk: a journal that cannot be written ------------------------------------------------

@@ -22,7 +22,7 @@ from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import resolve
 from bulk_delete.errors import ApiUnavailable, AuthError
 from bulk_delete.journal import Outcome
-from bulk_delete.listing import Listing, most_advanced
+from bulk_delete.listing import Listed, Listing, most_advanced
 from bulk_delete.logs import configure
 from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
@@ -33,14 +33,16 @@ from tests.conftest import Serve
 STATES = ("requested", "started", "finished")
 #: Every way a page may name the next one: (paging keys, whether ?page= is ignored).
 FORMS = ("page", "next_page", "cursor", "next-url", "next-path", "next-query", "links.next",
-         "meta.next")
+         "meta.next", "link-header", "link-header-relative")
 
 
 class Book:
     """A June listing served through ``serve``: records top first, in one paging form and shape.
 
     Forms other than ``page`` and ``next_page`` ignore ``?page=`` and hand out opaque
-    tokens. ``unfiltered`` are the states listed without ``?state=``; ``filters`` False
+    tokens; the ``link-header`` forms name the next page in the HTTP Link header only,
+    among other links with quoted parameters (absolute URLs, or relative ones).
+    ``unfiltered`` are the states listed without ``?state=``; ``filters`` False
     makes ``?state=`` ignored. ``asked`` holds every query asked, in order.
     """
 
@@ -76,6 +78,9 @@ class Book:
         chunk = listed[offset:offset + self.size]
         more = offset + self.size < len(listed)
         items = [self._item(r) for r in chunk]
+        if self.form.startswith("link-header"):
+            headers = {"Link": self._link_header(request, query, offset, more)}
+            return web.json_response({"data": items, "total": len(listed)}, headers=headers)
         key, value = self._next(request, query, offset, more)
         paging = {key: value, "total": len(listed)}
         if self.shape == "jsonapi":
@@ -84,6 +89,21 @@ class Book:
         if self.form in ("links.next", "meta.next"):
             return web.json_response({"data": items, self.form.split(".")[0]: paging})
         return web.json_response({"data": items, **paging})
+
+    def _link_header(self, request: web.Request, query: dict[str, str], offset: int,
+                     more: bool) -> str:
+        """Several links with quoted parameters; the next one (absolute, or a path with the
+        relative form) only while more follow, with several relation types at once."""
+        token = base64.b64encode(f"o{offset + self.size}".encode()).decode() + "=="
+        kept = {k: v for k, v in query.items() if k == "state"}
+        link = request.url.with_query({**kept, "cursor": token})
+        first = request.url.with_query(kept)
+        links = [f'<{first}>; rel="first"; title="page 1, the newest"']
+        if more and self.form == "link-header":
+            links.append(f'<{link}>; rel="next"; type="application/json"')
+        elif more:
+            links.insert(0, f'<{link.path_qs}>; rel="next prefetch"')
+        return ", ".join(links)
 
     def _next(self, request: web.Request, query: dict[str, str], offset: int,
               more: bool) -> tuple[str, Any]:
@@ -108,16 +128,24 @@ class Book:
                 "relationships": {"user": {"data": {"type": "user", "id": record["user_id"]}}}}
 
 
-async def read(url: str, wanted: list[str] | None = None, *, window: int = 4,
-               full: bool = False, events: ListingTally | None = None,
-               spill: Callable[[pl.DataFrame], None] | None = None) -> pl.DataFrame:
-    """What a Listing reads from the server at ``url``."""
+async def read_listed(url: str, wanted: list[str] | None = None, *, window: int = 4,
+                      full: bool = False, events: ListingTally | None = None,
+                      spill: Callable[[pl.DataFrame], None] | None = None) -> Listed:
+    """What a Listing reads from the server at ``url``, with the reads that stopped short."""
     async with open_client(base_url=url, kind="user", key=Secret("k"), auth_style="raw",
                            request_timeout=5, concurrency=8) as client:
         listing = Listing(client, Pacer(1000), kind="user", auth_style="raw", max_attempts=2,
                           window=window, events=events)
         ids = None if wanted is None else pl.Series(wanted, dtype=pl.String)
         return await listing.read(ids, full=full, spill=spill)
+
+
+async def read(url: str, wanted: list[str] | None = None, *, window: int = 4,
+               full: bool = False, events: ListingTally | None = None,
+               spill: Callable[[pl.DataFrame], None] | None = None) -> pl.DataFrame:
+    """The records a Listing reads from the server at ``url``."""
+    return (await read_listed(url, wanted, window=window, full=full, events=events,
+                              spill=spill)).frame
 
 
 async def listing(url: str, window: int = 4) -> dict[str, str]:
@@ -139,10 +167,13 @@ def subjects(count: int, state: str = "finished", prefix: str = "u") -> list[tup
 @pytest.mark.parametrize("shape", ["flat", "jsonapi"])
 async def test_every_paging_form_is_followed_to_the_end(serve: Serve, form: str,
                                                         shape: str) -> None:
-    """Page numbers, next_page, cursors and next links (URL, path, query; at the top, under
-    links or meta) each page the whole listing, flat or JSON:API."""
+    """Page numbers, next_page, cursors, next links (URL, path, query; at the top, under
+    links or meta) and the Link header (absolute or relative, among other links) each page
+    the whole listing, flat or JSON:API, to an end June signalled."""
     book = Book(subjects(23, "requested"), size=5, form=form, shape=shape)
-    found = await read(await serve(book.handle))
+    listed = await read_listed(await serve(book.handle))
+    assert listed.stops == ()
+    found = listed.frame
     assert sorted(found["subject"]) == [s for s, _ in subjects(23)]
     assert set(found["request_id"]) == {f"r-u{i:03d}" for i in range(23)}
     if form in ("page", "next_page"):
@@ -164,10 +195,13 @@ async def test_json_api_with_cursors_under_meta_reads_what_june_says(serve: Serv
         "2026-06-01T00:00:00Z"] * 3
 
 
+@pytest.mark.parametrize("form", ["next-url", "link-header"])
 @pytest.mark.parametrize("elsewhere", ["other port", "with credentials"])
-async def test_a_link_to_another_host_is_never_followed(serve: Serve, elsewhere: str) -> None:
-    """A next link to another host:port (or carrying credentials) stops the read with a clear
-    error, and not one request reaches it."""
+async def test_a_link_to_another_host_is_never_followed(serve: Serve, form: str,
+                                                        elsewhere: str) -> None:
+    """A next link to another host:port (or carrying credentials), in the body or the Link
+    header, stops the read unproven, and not one request reaches it; what the read found
+    before is kept."""
     hits: list[str] = []
 
     async def other(request: web.Request) -> web.Response:
@@ -175,24 +209,28 @@ async def test_a_link_to_another_host_is_never_followed(serve: Serve, elsewhere:
         return web.json_response([])
 
     foreign = await serve(other)
-    book = Book(subjects(20), size=5, form="next-url")
+    book = Book(subjects(20), size=5, form=form)
 
     async def handler(request: web.Request) -> web.Response:
-        page = json.loads((await book.handle(request)).text or "")
+        answer = await book.handle(request)
         origin = str(request.url.origin())
         target = foreign if elsewhere == "other port" else origin.replace("//", "//u:p@")
-        page["next"] = page["next"].replace(origin, target)
-        return web.json_response(page)
+        text = (answer.text or "").replace(origin, target)
+        link = answer.headers.get("Link", "").replace(origin, target)
+        return web.Response(text=text, content_type="application/json",
+                            headers={"Link": link} if link else None)
 
-    with pytest.raises(ApiUnavailable, match="the API key goes only to the configured host") \
-            as caught:
-        await read(await serve(handler), [s for s, _ in subjects(20)])
-    assert "nothing was sent to that address" in str(caught.value)
+    listed = await read_listed(await serve(handler), [s for s, _ in subjects(20)])
+    assert sorted(listed.frame["subject"]) == [s for s, _ in subjects(5)]
+    assert [(stop.read, stop.page, stop.cause) for stop in listed.stops] == [
+        ("listing", 1, "foreign_host"), ("state=finished", 1, "foreign_host")]
+    assert "nothing was sent to that address" in listed.stops[0].detail
     assert hits == []
-    assert len(book.asked) == 1
+    assert {q.get("state") for q in book.asked} == {None, *STATES}
+    assert all("cursor" not in q for q in book.asked)  # page 1 of each, nothing further
 
 
-@pytest.mark.parametrize("form", ["page", "cursor", "links.next"])
+@pytest.mark.parametrize("form", ["page", "cursor", "links.next", "link-header"])
 async def test_states_the_unfiltered_listing_hides_are_read_by_state(serve: Serve,
                                                                      form: str) -> None:
     """A listing of open requests only: finished ones are found in ?state=finished, each row
@@ -346,13 +384,19 @@ async def test_skip_existing_stops_reading_once_all_are_found(serve: Serve,
 
 async def test_pager_stops_when_the_server_ignores_page(serve: Serve,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """A server that always answers page 1 is read once, not forever, and that is said."""
+    """A server that always answers page 1 is read once, not forever, and that is said: the
+    read stopped unproven, as nothing says page 1 is all there is."""
     async def handler(_request: web.Request) -> web.Response:
         return web.json_response(pages_of(["a", "b"], 5)[0])
 
     configure("json")
-    assert sorted(await listing(await serve(handler))) == ["a", "b"]
-    assert "bulk_delete.listing_repeats" in capsys.readouterr().err
+    listed = await read_listed(await serve(handler))
+    assert sorted(listed.frame["subject"]) == ["a", "b"]
+    assert [(stop.page, stop.cause) for stop in listed.stops] == [(2, "repeat")]
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+              if line.startswith("{")]
+    assert [(e["event"], e["cause"]) for e in events if e["level"] == "warning"] == [
+        ("bulk_delete.listing_unproven", "repeat")]
 
 
 async def test_listing_growing_during_the_read_loses_nothing(serve: Serve) -> None:
@@ -398,18 +442,38 @@ async def test_404_past_the_end_ends_the_listing(serve: Serve) -> None:
 @pytest.mark.parametrize(("status", "body", "error", "message"), [
     (401, "{}", AuthError, "June rejected the API key .* try --auth-style basic"),
     (400, '{"error": "bad page"}', ApiUnavailable, "listing page 1: bad page"),
-    (200, "<html>", ApiUnavailable, "listing page 1 is not JSON \\(it starts .<html>.\\)"),
-    (200, '{"error": "x"}', ApiUnavailable, "holds no list of records"),
     (503, "down", ApiUnavailable, "listing page 1: down after 2 attempts"),
 ])
 async def test_listing_failures_are_clear(serve: Serve, status: int, body: str,
                                           error: type[Exception], message: str) -> None:
-    """Auth, rejection, junk and outage each end the listing with a clear error."""
+    """Auth, rejection and outage each end the listing with a clear error."""
     async def handler(_request: web.Request) -> web.Response:
         return web.Response(status=status, text=body)
 
     with pytest.raises(error, match=message):
         await listing(await serve(handler))
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    ("<html>", "listing page 2 is not JSON (it starts '<html>')"),
+    ('{"error": "x"}', "listing page 2 cannot be read: listing page 2 holds no list of records"),
+])
+async def test_a_page_that_cannot_be_decoded_stops_the_read(serve: Serve, body: str,
+                                                            detail: str) -> None:
+    """A page that is not a listing ends that read unproven with what it is, keeping what
+    the pages before it showed; the state listings are read after it."""
+    book = Book(subjects(12), size=5)
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.query.get("page") == "2":
+            return web.Response(text=body, content_type="application/json")
+        return await book.handle(request)
+
+    listed = await read_listed(await serve(handler), ["u001", "u007"], window=1)
+    assert listed.frame["subject"].to_list() == ["u001"]
+    assert [(s.read, s.page, s.cause) for s in listed.stops] == [
+        ("listing", 2, "undecodable"), ("state=finished", 2, "undecodable")]
+    assert listed.stops[0].detail.startswith(detail)
 
 
 class ReverseWindow:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from bulk_delete.collected import as_frame
-from bulk_delete.errors import ApiUnavailable
-from bulk_delete.listing_page import ListingShapeError, Next, Record, instant, parse_page
-from bulk_delete.next_page import Ask, first, following, numbered
+from bulk_delete.listing_page import ListingShapeError, Page, Record, instant, parse_page
+from bulk_delete.next_page import Ask, Pager, Stop, Unproven, first, following, numbered
+from bulk_delete.page_paging import Next
 
 RECORDS = [{"id": "r1", "user_id": "u1", "state": "requested"},
            {"id": "r2", "user_id": "u2", "state": "finished"}]
@@ -203,7 +203,146 @@ def test_the_next_request(after: Next | None, expected: Ask) -> None:
     "https://api.june.so:99999/x",
     "ftp://api.june.so/x",
 ])
-def test_a_link_anywhere_but_the_configured_host_is_refused(link: str) -> None:
-    """Another host, scheme or port, or a link carrying credentials, stops the read."""
-    with pytest.raises(ApiUnavailable, match="the API key goes only to the configured host"):
-        following(first(LISTING, None), Next("link", link), listing_url=LISTING, state=None)
+@pytest.mark.parametrize("header", [False, True])
+def test_a_link_anywhere_but_the_configured_host_is_refused(link: str, header: bool) -> None:
+    """Another host, scheme or port, or a link carrying credentials, in the body or the Link
+    header, stops the read unproven: nothing is asked there."""
+    with pytest.raises(Unproven, match="the API key goes only to the configured host") as caught:
+        following(first(LISTING, None), Next("link", link, header=header), listing_url=LISTING,
+                  state=None)
+    assert caught.value.cause == "foreign_host"
+
+
+LINK_NEXT = f"{LISTING}?cursor=n2"
+
+
+@pytest.mark.parametrize(("payload", "link", "last"), [
+    ({"data": RECORDS}, LINK_NEXT, False),
+    ({"data": RECORDS, "next": None}, LINK_NEXT, False),  # the header wins over the body
+    ({"data": RECORDS, "next": "https://api.june.so/other"}, LINK_NEXT, False),
+    ({"data": RECORDS, "has_more": False}, LINK_NEXT, True),
+    ({"data": []}, LINK_NEXT, True),
+])
+def test_the_link_header_names_the_next_page(payload: Any, link: str, last: bool) -> None:
+    """A Link header's next (as the client read it) is the page's next, over any in the body;
+    an empty page or has_more: false still ends the listing."""
+    page = parse_page(payload, kind="user", number=1, link=link)
+    assert page.next == Next("link", LINK_NEXT, header=True)
+    assert page.last is last
+
+
+@pytest.mark.parametrize("link", ['<https://api.june.so:99999/x>; rel="next"', "/relative"])
+def test_a_link_header_that_cannot_be_read_cannot_be_followed(link: str) -> None:
+    """What is not an absolute URL came from a Link header the client could not read: the
+    page names a next page, in a form that stops the read unproven, never the end."""
+    page = parse_page({"data": RECORDS}, kind="user", number=1, link=link)
+    assert page.next is not None and page.next.form == "unknown" and not page.last
+    with pytest.raises(Unproven, match="cannot follow") as caught:
+        following(first(LISTING, None), page.next, listing_url=LISTING, state=None)
+    assert caught.value.cause == "unfollowable"
+
+
+def test_a_link_object_without_href_is_not_the_end() -> None:
+    """A JSON:API next link object that holds no href is a next page that cannot be followed,
+    not a null next (which would end the listing)."""
+    page = parse_page({"data": RECORDS, "links": {"next": {"meta": {"page": 2}}}}, kind="user",
+                      number=1)
+    assert page.next is not None and page.next.form == "unknown"
+    assert not page.last
+
+
+@pytest.mark.parametrize(("paging", "more", "short"), [
+    ({"has_more": True}, True, False),
+    ({"meta": {"hasMore": True, "per_page": 3}}, True, True),
+    ({"page": 1, "total_pages": 2}, True, False),
+    ({"page": 2, "total_pages": 2}, False, False),
+    ({"per_page": 2}, False, False),
+    ({"pageSize": 5}, False, True),
+    ({}, False, False),
+])
+def test_pages_say_whether_more_follow_and_whether_they_are_short(
+        paging: dict[str, Any], more: bool, short: bool) -> None:
+    """has_more: true or a page below total_pages says more follow; fewer records than the
+    per_page the page states make it short."""
+    page = parse_page({"data": RECORDS, **paging}, kind="user", number=paging.get("page", 1))
+    assert (page.more, page.short) == (more, short)
+
+
+def records(*subjects: str) -> list[Record]:
+    return [Record(subject, "finished") for subject in subjects]
+
+
+def test_a_pager_follows_links_and_ends_where_they_end() -> None:
+    """Links are followed page after page; a page without one after pages with one is the
+    proven end, with no ?page= asked."""
+    pager = Pager(LISTING, None)
+    assert pager.ask == first(LISTING, None)
+    one = Page(records("a"), last=False, next=Next("link", LINK_NEXT, header=True))
+    assert not pager.repeats(one, 1)
+    assert pager.advance(one, 1) == Ask(LINK_NEXT)
+    two = Page(records("b"), last=False)
+    assert not pager.repeats(two, 2)
+    assert pager.advance(two, 2) is None
+
+
+def test_a_pager_without_links_asks_numbered_pages() -> None:
+    """A page that names nothing, with no link before it, is followed by ?page=N+1."""
+    pager = Pager(LISTING, "started")
+    page = Page(records("a"), last=False)
+    assert pager.advance(page, 1) == numbered(LISTING, "started", 2)
+    assert pager.advance(Page(records("b"), last=False), 2) == numbered(LISTING, "started", 3)
+
+
+@pytest.mark.parametrize(("pages", "end"), [
+    ([Page(records("a", "b"), last=False)] * 2, "repeat"),
+    ([Page(records("a", "b"), last=False, short=True)] * 2, "proven"),
+    ([Page(records("a", "b", "c"), last=False), Page(records("d"), last=False),
+      Page(records("d"), last=False)], "proven"),
+    ([Page(records("a"), last=False), Page(records("b"), last=False),
+      Page(records("b"), last=False)], "repeat"),
+])
+def test_a_repeated_page_ends_the_read_proven_only_when_it_was_short(
+        pages: list[Page], end: str) -> None:
+    """A page served again is the end when it was short (its per_page, or fewer records than
+    the fullest page before: a server that serves its last page for any page past it);
+    otherwise more were expected and the read stops unproven."""
+    pager = Pager(LISTING, None)
+    for number, page in enumerate(pages[:-1], start=1):
+        assert not pager.repeats(page, number)
+        pager.advance(page, number)
+    if end == "proven":
+        assert pager.repeats(pages[-1], len(pages))
+        return
+    with pytest.raises(Unproven, match=f"page {len(pages)} repeats page {len(pages) - 1}") \
+            as caught:
+        pager.repeats(pages[-1], len(pages))
+    assert caught.value.cause == "repeat"
+
+
+def test_a_page_that_says_more_but_names_no_next_cannot_be_followed() -> None:
+    """After pages reached by links, a page with has_more: true and no next stops the read
+    unproven: it cannot be asked for, and it is not the end."""
+    pager = Pager(LISTING, None)
+    pager.advance(Page(records("a"), last=False, next=Next("cursor", "c2")), 1)
+    with pytest.raises(Unproven, match="says more pages follow but names no next page") \
+            as caught:
+        pager.advance(Page(records("b"), last=False, more=True), 2)
+    assert caught.value.cause == "unfollowable"
+
+
+def test_a_link_back_to_a_page_read_is_a_loop() -> None:
+    """Paging that goes round (page 3 links to page 2's link again) stops unproven rather
+    than reading to the page cap."""
+    pager = Pager(LISTING, None)
+    pager.advance(Page(records("a"), last=False, next=Next("cursor", "c2")), 1)
+    pager.advance(Page(records("b"), last=False, next=Next("cursor", "c3")), 2)
+    with pytest.raises(Unproven, match="goes round in a loop") as caught:
+        pager.advance(Page(records("c"), last=False, next=Next("cursor", "c2")), 3)
+    assert caught.value.cause == "unfollowable"
+
+
+def test_a_stop_says_where_and_why() -> None:
+    """A Stop reads in full for people and as a short code for a report row."""
+    stop = Stop("state=finished", 4, "repeat", "page 4 repeats page 3")
+    assert str(stop) == "state=finished: page 4 repeats page 3"
+    assert stop.code == "state=finished page 4: repeat"

@@ -23,6 +23,7 @@ REQUESTED = [f"r{i:02d}" for i in range(9)]
 @pytest.fixture(params=[
     pytest.param({}, id="defaults"),
     pytest.param({"paging": "cursor"}, id="cursor"),
+    pytest.param({"paging": "next"}, id="next"),
     pytest.param({"paging": "link"}, id="link"),
     pytest.param({"shape": "jsonapi"}, id="jsonapi"),
     pytest.param({"shape": "jsonapi", "paging": "cursor"}, id="jsonapi+cursor"),
@@ -46,8 +47,8 @@ def variant(request: pytest.FixtureRequest) -> Iterator[June]:
 
 def test_every_id_gets_its_state_from_any_variant(variant: June, tmp_path: Path) -> None:
     """run with the defaults: finished, started and requested each reported as June holds
-    them, whether its listing pages by number, cursor or link, flat or JSON:API, or lists
-    only open requests unless asked for a state."""
+    them, whether its listing pages by number, cursor, next link or Link header, flat or
+    JSON:API, or lists only open requests unless asked for a state."""
     ids = [*FINISHED, *STARTED, *REQUESTED]
     source = write_ids(tmp_path / "ids.csv", ids)
     done = bulk_delete("run", str(source), "--api-url", variant.url, "--rate", "500",

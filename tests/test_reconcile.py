@@ -120,11 +120,32 @@ def test_summary_counts() -> None:
     assert summary == {
         "outcome": {"accepted": 2, "rejected": 1},
         "server_state": {"finished": 1, "missing": 1},
-        "attention": {"rejected": 1, "pending": 0, "missing": 1, "overdue": 0},
+        "attention": {"rejected": 1, "pending": 0, "missing": 1, "overdue": 0, "unverified": 0},
         "figures": {"requests_sent": 2, "completed": 1, "still_open": 1,
                     "median_hours_to_finish": 1.0, "p90_hours_to_finish": 1.0},
     }
     assert "accepted 2" in describe(summary, Path("r.csv"))
+
+
+def test_a_read_stopped_short_makes_unfound_sent_ids_unverified() -> None:
+    """With a reason, a sent ID the read did not find is unverified (counted as attention,
+    exit 4) and carries the reason; what June lists keeps its state; an ID never sent stays
+    as it was; no row is missing."""
+    records = journal(("a", "accepted", "200", "1", RECENT, None),
+                      ("b", "already_requested", "409", "1", RECENT, None),
+                      ("c", "accepted", "200", "1", RECENT, None),
+                      ("d", "failed", "503", "6", RECENT, "down"))
+    rows = report_rows(latest_outcomes(records), None, as_frame([Record("c", "started")]),
+                       kind="user", now=NOW, deadline_hours=72,
+                       unverified="listing page 2: repeat")
+    assert rows.select("id", "server_state", "unverified_reason").rows() == [
+        ("a", "unverified", "listing page 2: repeat"),
+        ("b", "unverified", "listing page 2: repeat"),
+        ("c", "started", None), ("d", "missing", None)]
+    summary = summarize(rows)
+    assert summary["attention"]["unverified"] == 2
+    assert summary["attention"]["missing"] == 0
+    assert exit_code(summary) is ExitCode.ATTENTION
 
 
 def test_every_report_column_is_explained() -> None:

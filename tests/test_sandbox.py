@@ -358,7 +358,7 @@ def next_of(body: Any, paging: str) -> str | None:
     return body["next_cursor"] if paging == "cursor" else body["next"]
 
 
-@pytest.mark.parametrize("paging", ["cursor", "link"])
+@pytest.mark.parametrize("paging", ["cursor", "next"])
 async def test_cursor_paging_is_complete_while_requests_arrive(
     clock: FakeClock, paging: str
 ) -> None:
@@ -385,6 +385,43 @@ async def test_cursor_paging_is_complete_while_requests_arrive(
         assert set(body) == {"data", "per_page", "next_cursor" if paging == "cursor" else "next"}
 
 
+async def linked(session: aiohttp.ClientSession, url: str) -> tuple[Any, dict[str, str]]:
+    """GET ``url``: the JSON body, and the Link header's URLs by rel (aiohttp parses it)."""
+    async with session.get(url) as response:
+        assert response.status == 200
+        links = {str(rel): str(link["url"]) for rel, link in response.links.items()}
+        return await response.json(), links
+
+
+@pytest.mark.parametrize("shape", ["flat", "jsonapi"])
+async def test_link_paging_names_the_next_page_in_the_link_header(clock: FakeClock,
+                                                                  shape: str) -> None:
+    """paging link: the body names no next page; the Link header names the next by a path
+    (with the cursor and ?state=) and the first by URL; the last page has no rel="next";
+    ?page= is ignored, so page 2 asked by number is page 1 again."""
+    async with serving(clock, page_size=2, paging="link", shape=shape) as (server, session):
+        for n in range(5):
+            server.state.submit("user", f"f{n}", START - 100 + n)
+        server.state.submit("user", "r0", START - 1)
+        url = f"{API}user_deletion_requests?state=finished"
+        body, links = await linked(session, url)
+        assert set(body) == ({"data", "per_page"} if shape == "flat" else {"data", "meta"})
+        assert await linked(session, f"{url}&page=2") == (body, links)
+        async with session.get(url) as response:
+            header = response.headers["Link"]
+        assert header.startswith(f'<{API}user_deletion_requests?state=finished&cursor=')
+        assert header.endswith(f'>; rel="next", <{server.url}{url}>; rel="first"')
+        seen = []
+        while True:
+            seen += [r.get("user_id") or r["attributes"]["user_id"] for r in body["data"]]
+            if "next" not in links:
+                break
+            assert links["next"].startswith(f"{server.url}{url}&cursor=")
+            body, links = await linked(session, links["next"])
+        assert seen == ["f4", "f3", "f2", "f1", "f0"]
+        assert links == {"first": f"{server.url}{url}"}
+
+
 async def test_cursor_orders_requests_of_one_instant_by_id(clock: FakeClock) -> None:
     """Requests made at the same instant are listed by request id, so a cursor among them
     neither repeats nor skips one, even when more arrive at that same instant."""
@@ -406,8 +443,8 @@ async def test_cursor_orders_requests_of_one_instant_by_id(clock: FakeClock) -> 
 
 
 async def test_state_filter_follows_the_cursor(clock: FakeClock) -> None:
-    """A cursor page keeps its ?state= filter: link paging carries it in the next URL."""
-    async with serving(clock, page_size=1, paging="link") as (server, session):
+    """A cursor page keeps its ?state= filter: next paging carries it in the next URL."""
+    async with serving(clock, page_size=1, paging="next") as (server, session):
         for subject, age in [("f1", 40), ("r1", 2), ("f2", 35), ("r2", 1)]:
             server.state.submit("user", subject, START - age)
         _, body = await listing(session, state="finished")
@@ -455,9 +492,9 @@ async def test_jsonapi_page_by_number(clock: FakeClock) -> None:
         assert (last["links"]["next"], last["meta"]["page"]) == (None, 2)
 
 
-@pytest.mark.parametrize("paging", ["cursor", "link"])
+@pytest.mark.parametrize("paging", ["cursor", "next"])
 async def test_jsonapi_pages_by_cursor(clock: FakeClock, paging: str) -> None:
-    """JSON:API with cursor or link paging: links.next carries the cursor (meta.next_cursor
+    """JSON:API with cursor or next paging: links.next carries the cursor (meta.next_cursor
     too, with cursor paging) and following it reads every group once."""
     async with serving(clock, page_size=2, shape="jsonapi", paging=paging) as (server, session):
         for n in range(5):
@@ -951,7 +988,7 @@ async def test_runtime_config_sets_every_variant(clock: FakeClock) -> None:
         "duplicate_status": 409,
         "idempotency": "honour",
         "unfiltered_states": ["requested", "finished"],
-        "paging": "link",
+        "paging": "next",
         "shape": "jsonapi",
         "auth_style": "any",
         "rate_limit": 100,
@@ -1025,7 +1062,7 @@ async def test_cli_serves_and_stops_on_signal(signum: signal.Signals, code: int)
         "--duplicate-status",
         "409",
         "--paging",
-        "link",
+        "next",
         "--rate-limit",
         "100",
         "--rate-limit-headers",
@@ -1075,6 +1112,7 @@ def test_cli_help_and_bad_knobs() -> None:
         (["--idempotency", "honour"], {"idempotency": "honour"}),
         (["--unfiltered-states", "requested, started"], {"unfiltered_states": STATES[:2]}),
         (["--paging", "cursor"], {"paging": "cursor"}),
+        (["--paging", "next"], {"paging": "next"}),
         (["--paging", "link", "--shape", "jsonapi"], {"paging": "link", "shape": "jsonapi"}),
         (["--rate-limit-headers", "x"], {"rate_limit_headers": "x"}),
         (["--rate-limit-headers", "ietf"], {"rate_limit_headers": "ietf"}),

@@ -2,8 +2,8 @@
 
 It depends on nothing else in ``bulk_delete``, so it can judge the client as a
 yardstick. Where June's documentation is silent it plays every plausible choice
-(409 for repeats, Idempotency-Key, hidden states, cursor and link paging,
-JSON:API pages, auth forms, rate-limit headers, three limiters), one knob each.
+(409 for repeats, Idempotency-Key, hidden states, cursor, next-link and Link-header
+paging, JSON:API pages, auth forms, rate-limit headers, three limiters), one knob each.
 One idea per module:
 
     config.py   SandboxConfig: every knob, validated, replaced whole at runtime

@@ -268,7 +268,8 @@ def _listing(state: SandboxState, kind: Kind) -> Action:
         except ValueError as exc:
             return _bad(state, request, 400, str(exc))
         ledger, now = state.ledgers[kind], state.clock()
-        page = listing_page(ledger, kind, query, url=request.url, now=now, config=config)
-        return answer(config.listing_body_style or config.body_style, 200, page)
+        page, headers = listing_page(ledger, kind, query, url=request.url, now=now,
+                                     config=config)
+        return answer(config.listing_body_style or config.body_style, 200, page, headers)
 
     return listing

@@ -105,7 +105,8 @@ class ListenError(click.ClickException):
 @_choice(
     "--paging",
     "page: ?page=N and has_more; cursor: next_cursor, asked as ?cursor=; "
-    "link: next as an absolute URL. cursor and link ignore ?page=.",
+    "next: next as an absolute URL in the body; link: the HTTP Link header's rel=\"next\". "
+    "All but page ignore ?page=.",
 )
 @_choice("--shape", "Listing pages as flat records under data, or JSON:API resources.")
 @click.option(

@@ -24,7 +24,7 @@ BodyStyle = Literal["json", "text", "empty", "html"]
 RequestState = Literal["requested", "started", "finished"]
 DuplicateStatus = Literal[200, 409]
 Idempotency = Literal["honour", "ignore"]
-Paging = Literal["page", "cursor", "link"]
+Paging = Literal["page", "cursor", "next", "link"]
 Shape = Literal["flat", "jsonapi"]
 RateLimitHeaders = Literal["none", "x", "ietf"]
 LimiterKind = Literal["sliding", "strict", "fixed"]
@@ -55,7 +55,8 @@ class SandboxConfig:
     #: Serve page 1 whatever ``page`` asks for, like a server that ignores the parameter.
     ignore_page: bool = False
     #: How listings page: ``?page=N`` with ``has_more``; an opaque ``next_cursor`` asked back
-    #: as ``?cursor=``; or a ``next`` absolute URL. The last two ignore ``?page=``.
+    #: as ``?cursor=``; a ``next`` absolute URL in the body; or the HTTP ``Link`` header's
+    #: ``rel="next"`` (RFC 8288), nothing in the body. All but ``page`` ignore ``?page=``.
     paging: Paging = "page"
     #: Listing pages as flat records under ``data``, or as JSON:API resources.
     shape: Shape = "flat"

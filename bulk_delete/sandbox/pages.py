@@ -1,18 +1,23 @@
 """Listing pages: the query a client sends, and the page that ``paging`` and ``shape`` make.
 
-Pages are newest first. With ``paging`` cursor or link, the next page starts
-below the last record read (a keyset cursor on ``(created_at, request id)``),
-so new requests arriving at the top never shift a reader's place: nothing is
-lost or repeated. ``?page=`` is ignored there, as such servers do. Links are
-absolute URLs on the host the client addressed, keeping its ``?state=``.
+Pages are newest first. With any ``paging`` but page, the next page starts below the
+last record read (a keyset cursor on ``(created_at, request id)``), so new requests
+arriving at the top never shift a reader's place: nothing is lost or repeated.
+``?page=`` is ignored there, as such servers do. ``next`` links are absolute URLs on
+the host the client addressed; a ``Link`` header names the next page by a path
+(relative, as RFC 8288 allows) and the first page by an absolute URL. Both keep the
+client's ``?state=``; after the last page there is no next link at all.
 
     paging  shape    page
     page    flat     {"data": [record], "page": 2, "per_page": 100, "total": 250, "has_more": true}
     cursor  flat     {"data": [record], "per_page": 100, "next_cursor": "<token>" | null}
-    link    flat     {"data": [record], "per_page": 100, "next": "http://host/...?cursor=<token>"}
+    next    flat     {"data": [record], "per_page": 100, "next": "http://host/...?cursor=<token>"}
+    link    flat     {"data": [record], "per_page": 100}
+                     Link: </api/...?cursor=<token>>; rel="next", <http://host/...>; rel="first"
     any     jsonapi  {"data": [{"id", "type", "attributes": {...}}], "links": {"next": URL | null},
                       "meta": {"page", "per_page", "total"} | {"per_page", "next_cursor"}
-                              | {"per_page"}}   (by paging: page, cursor, link)
+                              | {"per_page"}}   (by paging: page, cursor, next; with link
+                      paging no "links", the Link header as above)
 
 A flat record is ``{"id", "user_id", "state", "created_at", "updated_at"}``; in
 JSON:API form all but ``id`` move under ``attributes``.
@@ -81,8 +86,9 @@ def decode_cursor(token: str) -> Position:
 
 def listing_page(
     ledger: Ledger, kind: str, query: Query, *, url: URL, now: float, config: SandboxConfig
-) -> dict[str, object]:
-    """The page ``query`` asks for; ``url`` is the request's own absolute URL."""
+) -> tuple[dict[str, object], dict[str, str]]:
+    """The page ``query`` asks for, and its headers; ``url`` is the request's own absolute
+    URL."""
     states = config.unfiltered_states if query.state is None else (query.state,)
     spans, size = ledger.spans(states, now, config), config.page_size
     end = len(ledger) if query.after is None else ledger.below(query.after)
@@ -93,17 +99,20 @@ def listing_page(
     field = f"{kind}_id"
     items = [record.view(field, now, config) for record in records]
     token = encode_cursor(position(records[-1])) if more and config.paging != "page" else None
+    following = _next(query, url, token, more)
+    headers = {} if config.paging != "link" else _link_header(query, url, following)
     if config.shape == "jsonapi":
-        return {
-            "data": [_resource(item, kind) for item in items],
-            "links": {"next": _next(query, url, token, more)},
-            "meta": _meta(query, config, total, token),
-        }
+        links = {} if config.paging == "link" else {"links": {"next": following}}
+        return {"data": [_resource(item, kind) for item in items], **links,
+                "meta": _meta(query, config, total, token)}, headers
     if config.paging == "cursor":
-        return {"data": items, "per_page": size, "next_cursor": token}
+        return {"data": items, "per_page": size, "next_cursor": token}, headers
+    if config.paging == "next":
+        return {"data": items, "per_page": size, "next": following}, headers
     if config.paging == "link":
-        return {"data": items, "per_page": size, "next": _next(query, url, token, more)}
-    return {"data": items, "page": query.page, "per_page": size, "total": total, "has_more": more}
+        return {"data": items, "per_page": size}, headers
+    return {"data": items, "page": query.page, "per_page": size, "total": total,
+            "has_more": more}, headers
 
 
 def _next(query: Query, url: URL, token: str | None, more: bool) -> str | None:
@@ -113,6 +122,15 @@ def _next(query: Query, url: URL, token: str | None, more: bool) -> str | None:
     params: dict[str, str] = {} if query.state is None else {"state": query.state}
     params.update({"page": str(query.page + 1)} if token is None else {"cursor": token})
     return str(url.with_query(params))
+
+
+def _link_header(query: Query, url: URL, following: str | None) -> dict[str, str]:
+    """The Link header: the next page by a path (none after the last), the first by URL."""
+    first = url.with_query({} if query.state is None else {"state": query.state})
+    links = [f'<{first}>; rel="first"']
+    if following is not None:
+        links.insert(0, f'<{URL(following).path_qs}>; rel="next"')
+    return {"Link": ", ".join(links)}
 
 
 def _meta(query: Query, config: SandboxConfig, total: int, token: str | None) -> dict[str, object]:
