@@ -17,7 +17,7 @@ from bulk_delete.api import ON_THE_WIRE, open_client
 from bulk_delete.auth import auth_header
 from bulk_delete.ratelimit import Quota
 from bulk_delete.types import Secret
-from tests.conftest import Serve
+from tests.fakes import Serve
 
 POST = "/api/platform/data_management/user_deletion_request"
 

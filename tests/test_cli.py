@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import KEY, June, bulk_delete, cli_env, write_ids
+from tests.fakes import KEY, June, bulk_delete, cli_env, write_ids
 
 REPO = Path(__file__).resolve().parent.parent
 

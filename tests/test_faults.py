@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -25,7 +25,7 @@ import pytest
 
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.journal import Outcome, read
-from tests.conftest import June, bulk_delete, cli_env, ids, journal_of, write_ids
+from tests.fakes import June, bulk_delete, cli_env, ids, journal_of, wait_until, write_ids
 
 CONCURRENCY = 8
 #: Every run must end by itself well within this (seconds): "never stuck".
@@ -52,15 +52,6 @@ def finish(job: subprocess.Popen[str]) -> tuple[int, str]:
     """Wait for a background job to end by itself; its exit code and stderr."""
     _, stderr = job.communicate(timeout=ENDS_WITHIN)
     return job.returncode, stderr
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Poll ``condition`` until it holds, failing the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.01)
-
 
 
 def assert_nothing_lost(june: June, tmp_path: Path, expected: list[str], *,

@@ -28,7 +28,7 @@ from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
 from bulk_delete.progress import ListingTally
 from bulk_delete.types import Secret
-from tests.conftest import Serve
+from tests.fakes import Serve
 
 STATES = ("requested", "started", "finished")
 #: Every way a page may name the next one: (paging keys, whether ?page= is ignored).

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from bulk_delete.journal import read
-from tests.conftest import KEY, cli_env
+from tests.fakes import KEY, cli_env
 
 LOAD_IDS = int(os.environ.get("BULK_DELETE_LOAD_IDS", "200000"))
 #: Resident memory may grow this much between 25 % and 90 % of the IDs sent (allocator and

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import June, bulk_delete, cli_env, ids, journal_of, write_ids
+from tests.fakes import June, bulk_delete, cli_env, ids, journal_of, write_ids
 
 
 def test_409_for_repeats_is_evidence_in_journal_and_report(june: June, tmp_path: Path) -> None:

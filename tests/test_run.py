@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from bulk_delete import __version__
-from tests.conftest import June, bulk_delete, cli_env, write_ids
+from tests.fakes import June, bulk_delete, cli_env, write_ids
 
 
 def report_of(tmp_path: Path) -> pl.DataFrame:

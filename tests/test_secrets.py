@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from bulk_delete.journal import read
-from tests.conftest import June, bulk_delete, cli_env, write_ids
+from tests.fakes import June, bulk_delete, cli_env, write_ids
 
 SECRET = "sk_live_Q7bV2xN9mK4pR8tW3yZ6aC1d"
 #: The key of a second, wrong setup: it must not leak either.

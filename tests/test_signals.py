@@ -13,7 +13,7 @@ import pytest
 
 from bulk_delete.journal import read
 from bulk_delete.submit import GRACE
-from tests.conftest import June, bulk_delete, cli_env, write_ids
+from tests.fakes import June, bulk_delete, cli_env, write_ids
 
 CONCURRENCY = 8
 

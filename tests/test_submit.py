@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import KEY, June, bulk_delete, cli_env, ids, journal_of, write_ids
+from tests.fakes import KEY, June, bulk_delete, cli_env, ids, journal_of, write_ids
 
 
 def test_every_id_is_sent_once_and_journalled(june: June, tmp_path: Path) -> None:
