@@ -7,7 +7,7 @@ fixtures (and imports what they build from here). Top to bottom:
   :func:`write_ids`, :func:`journal_of`, :func:`wait_until`;
 * June on a real socket: :class:`June` (the sandbox on a thread of its own), :data:`Serve`
   (the type of the ``serve`` fixture), :class:`ForwardProxy` (a proxy on loopback);
-* in-process, on virtual time: :class:`FakeTime`, :class:`Script`,
+* in-process, on virtual time: :class:`FakeTime` and its rule, :class:`Script`,
   :class:`FakeJune`, :class:`TimedJune`, and :class:`Harness` (one user's job, every
   command run in-process against a FakeJune).
 """
@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -289,10 +290,31 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 # --- in-process, on virtual time --------------------------------------------------------------
 
+#: Loop turns in a row that :meth:`FakeTime.drive` lets tasks stay ready before it gives up.
+#: Code under test reaches its next wait within a handful of turns; a task still ready after
+#: this many never waits (a loop around ``asyncio.sleep(0)``), and virtual time could not move.
+SPIN_LIMIT = 1000
+#: Real seconds drive() waits, with no task ready and no virtual sleep due, for a real timer
+#: (``loop.call_later``) to wake a task, before it calls the work deadlocked.
+DEADLOCK_AFTER = 30.0
+
+
 class FakeTime:
     """Virtual time for one event loop: when every task waits, jump to the earliest wake-up.
 
     ``overshoot`` makes each sleep last up to that much longer, like a busy event loop.
+
+    The rule :meth:`drive` keeps: the clock moves only once no task on the loop is ready to
+    run and no thread works for it (``asyncio.to_thread``, as the journal's fsync does).
+    Every task then waits on :meth:`sleep`, on another task, or on something outside virtual
+    time. It assumes the code under test takes its clock and sleep from here: a task waiting
+    on a real timer or socket is not seen, and the clock moves past it. Where the rule cannot
+    hold, the test fails (AssertionError) rather than run on a clock moved too early: a task
+    still ready after :data:`SPIN_LIMIT` turns, or nothing ready, nothing sleeping and
+    nothing happening for :data:`DEADLOCK_AFTER` real seconds.
+
+    Knowing that no task is ready takes CPython's asyncio ready queue (``loop._ready``, the
+    callbacks the next turn runs): no public API tells it.
     """
 
     def __init__(self, *, overshoot: float = 0.0, seed: int = 1) -> None:
@@ -301,6 +323,7 @@ class FakeTime:
         self._random = random.Random(seed)
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._count = 0
+        self._threads: _Threads | None = None
 
     def clock(self) -> float:
         return self.now
@@ -314,17 +337,74 @@ class FakeTime:
 
     async def drive(self, work: Awaitable[T]) -> T:
         """Run ``work`` to the end, moving the clock whenever it and its tasks all wait."""
+        loop = asyncio.get_running_loop()
+        if self._threads is None:
+            self._threads = _Threads(loop)
+        loop.set_default_executor(self._threads)
         task = asyncio.ensure_future(work)
-        while not task.done():
-            for _ in range(20):
-                await asyncio.sleep(0)
-            if self._sleepers and not task.done():
-                wake, _, future = heapq.heappop(self._sleepers)
-                if future.done():
-                    continue  # its sleeper was cancelled
+        idle_since: float | None = None
+        try:
+            while True:
+                await self._settle(loop, self._threads)
+                if task.done():
+                    return task.result()
+                if self._wake_next():
+                    idle_since = None
+                    continue
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > DEADLOCK_AFTER:
+                    pending = "\n".join(map(repr, asyncio.all_tasks()))
+                    raise AssertionError(f"FakeTime: no task ready, none asleep, and nothing "
+                                         f"for {DEADLOCK_AFTER:g} s: a deadlock. Tasks:\n{pending}")
+                await asyncio.sleep(0.001)  # only a real timer can wake a task now: let it fire
+        finally:
+            task.cancel()  # a no-op once done; else the work must not outlive a failed drive
+
+    async def _settle(self, loop: asyncio.AbstractEventLoop, threads: _Threads) -> None:
+        """Let every task run until none is ready and no thread works for the loop."""
+        ready_turns = 0
+        while True:
+            await asyncio.sleep(0)
+            if threads.running:
+                await asyncio.wait([asyncio.wrap_future(f) for f in list(threads.running)])
+            elif not loop._ready:  # type: ignore[attr-defined]
+                return
+            else:
+                ready_turns += 1
+                if ready_turns >= SPIN_LIMIT:
+                    ready = ", ".join(map(repr, list(loop._ready)[:5]))  # type: ignore[attr-defined]
+                    raise AssertionError(f"FakeTime: tasks still ready after {SPIN_LIMIT} loop "
+                                         f"turns, so virtual time cannot move: {ready}")
+
+    def _wake_next(self) -> bool:
+        """Move the clock to the earliest sleeper still waiting and wake it; False if none."""
+        while self._sleepers:
+            wake, _, future = heapq.heappop(self._sleepers)
+            if not future.done():  # a done one's sleeper was cancelled
                 self.now = max(self.now, wake)
                 future.set_result(None)
-        return task.result()
+                return True
+        return False
+
+
+class _Threads(ThreadPoolExecutor):
+    """The loop's default executor while FakeTime drives it: the calls still at work.
+
+    A call leaves ``running`` through a callback queued on the loop just before the one that
+    hands its result over, so drive never finds the loop settled in between.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(max_workers=4, thread_name_prefix="fake-time")
+        self._loop = loop
+        self.running: set[Future[Any]] = set()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future = super().submit(fn, *args, **kwargs)
+        self.running.add(future)
+        future.add_done_callback(
+            lambda done: self._loop.call_soon_threadsafe(self.running.discard, done))
+        return future
 
 
 class Script:
