@@ -59,5 +59,5 @@ async def test_a_deadlock_fails_the_drive_naming_the_tasks(
     async def stuck_forever() -> None:
         await asyncio.Event().wait()
 
-    with pytest.raises(AssertionError, match=r"a deadlock\. Tasks:\n.*stuck_forever"):
+    with pytest.raises(AssertionError, match=r"(?s)a deadlock\. Tasks:\n.*stuck_forever"):
         await FakeTime().drive(stuck_forever())
