@@ -6,13 +6,14 @@ its own (on Python 3.11 a loop turn after the request was started), and the even
 stall in between (a garbage collection, a busy machine); were requests counted at
 admission, a stall would let several that were admitted apart reach June together.
 
-What it relies on (aiohttp 3.12 to 3.14, tested on 3.13.5 and 3.14.5): ``ClientRequest``
+What it relies on (aiohttp 3.13 and 3.14, tested on 3.13.5 and 3.14.5): ``ClientRequest``
 writes a :class:`aiohttp.payload.Payload` body by awaiting its
 ``write_with_length(writer, content_length)``, and :class:`~aiohttp.payload.BytesPayload`
 hands the bytes to the writer (with the headers, coalesced into one transport write) in
-that same call. :class:`Body` calls :data:`ON_THE_WIRE` first. Neither method is in
-aiohttp's documented API: a release that writes bodies another way silently stops the
-call, and the pacer then counts each request when its answer comes back (retry.py), late.
+that same call. :class:`Body` calls :data:`ON_THE_WIRE` first. ``write_with_length`` is
+not in aiohttp's documented API: a release that writes bodies another way silently stops
+the call, and the pacer then counts each request when its answer comes back (retry.py),
+late.
 ``tests/test_wire.py`` is the canary: it fails, naming the aiohttp version, when the call
 does not happen on a real request or the method's signature changes; pyproject.toml caps
 aiohttp below 4.
@@ -25,8 +26,8 @@ POST, against a few per cent for this override (``bench/wire_hook.py``). It is t
 should the payload API go.
 
 A GET has no body to hook: :func:`announce` is called just before aiohttp is asked to send
-it. On a kept-alive connection its bytes leave in that same turn; on a new one, after the
-connect.
+it. On a kept-alive connection its bytes leave in that same loop turn; on a new one, once
+the connection is made.
 """
 
 from __future__ import annotations
