@@ -8,7 +8,7 @@ POSTs (``bulk_delete.api`` client, ``little(R, 50 ms)`` workers) to a sandbox wi
 on loopback, in its own process. The limiters:
 
 * **Pacer**: ``bulk_delete.pacing.Pacer(R)``, as the submitter uses it (each request tracked
-  until its bytes leave, through ``api.ON_THE_WIRE``);
+  until its bytes leave, through ``wire.ON_THE_WIRE``);
 * **AsyncLimiter(R/20, 0.05)**: aiolimiter with a small bucket (a burst of 1/20 s), at least
   one token (``AsyncLimiter(R * 0.05, 0.05)`` itself raises ValueError on every acquire below
   R = 20: a bucket smaller than one token admits nothing);
@@ -61,9 +61,10 @@ from harness import (
     sustained,
 )
 
-from bulk_delete.api import ON_THE_WIRE, open_client
+from bulk_delete.api import open_client
 from bulk_delete.pacing import Pacer
 from bulk_delete.types import Secret
+from bulk_delete.wire import ON_THE_WIRE
 
 NAME = "limiter choice"
 LATENCY_MS = 50

@@ -11,7 +11,8 @@ adaptive 30 s per limiter at the limit of 50 alone (its replay on virtual time t
 once: it is deterministic), faults 20 s, overhead 6 x 2,000 IDs per
 side, planning 2 million rows against 1 million done IDs, resume 1 million journalled IDs,
 reconcile 20,000 records, reconcile memory 500,000 IDs, incremental reconcile 20,000 old +
-200 new records, listing memory 500,000 records, peer 150 IDs, limiter choice 5 s per case.
+200 new records, listing memory 500,000 records, peer 150 IDs, limiter choice 5 s per case,
+on-the-wire hook 6 x 2,000 POSTs per variant.
 The memory check runs first: a peak-memory figure is only trusted after it.
 """
 
@@ -38,6 +39,7 @@ import reconcile_memory
 import reconcile_speed
 import resume_cost
 import sandbox_throughput
+import wire_hook
 from harness import Figure, at_most, merge, repeat, report
 
 
@@ -102,6 +104,7 @@ BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "peer": peer.figures,
     "sandbox_throughput": yardstick,
     "limiter_choice": limiter_choice.figures,
+    "wire_hook": wire_hook.figures,
 }
 
 

@@ -10,7 +10,7 @@ Two rules together:
   than ``--rate`` starts in any 1-second window, even after the event loop stalls
   and several late starts would otherwise bunch up.
 * **On the wire**: the same window over the moments requests really left (the
-  retrier learns them through ``api.ON_THE_WIRE``); one admitted but not yet
+  retrier learns them through ``wire.ON_THE_WIRE``); one admitted but not yet
   written counts as leaving now. A request admitted just before the process
   stalls (a garbage collection, a busy machine; aiohttp on Python 3.11 writes a
   POST body a loop turn later) leaves after the stall, and is counted then, so

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bulk_delete.answers import Answer, Verdict
-from bulk_delete.api import ON_THE_WIRE
 from bulk_delete.pacing import Pacer
+from bulk_delete.wire import ON_THE_WIRE
 
 #: Verdicts that end a call: June has given its final answer for the request.
 FINAL = (Verdict.ACCEPTED, Verdict.ALREADY_REQUESTED, Verdict.REJECTED, Verdict.AUTH)

@@ -1,26 +1,320 @@
-"""Fakes for in-process tests: virtual time, and sends that answer from a script."""
+"""What tests share besides fixtures: every helper, harness and fake a test module imports.
+
+A test module imports from here and from no other test file; ``conftest.py`` holds only the
+fixtures (and imports what they build from here). Top to bottom:
+
+* the CLI as a process: :data:`KEY`, :func:`cli_env`, :func:`bulk_delete`, :func:`ids`,
+  :func:`write_ids`, :func:`journal_of`, :func:`wait_until`;
+* June on a real socket: :class:`June` (the sandbox on a thread of its own), :data:`Serve`
+  (the type of the ``serve`` fixture), :class:`ForwardProxy` (a proxy on loopback);
+* in-process, on virtual time: :class:`FakeTime` and its rule, :class:`Script`,
+  :class:`FakeJune`, :class:`TimedJune`, and :class:`Harness` (one user's job, every
+  command run in-process against a FakeJune).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import heapq
+import io
 import json
+import os
 import random
-from collections.abc import Awaitable
-from typing import TypeVar
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+import polars as pl
+import trustme
+from aiohttp import web
+
+from bulk_delete import job
 from bulk_delete.answers import Answer
+from bulk_delete.checkpoint import Manifest, read_manifest
+from bulk_delete.config import Settings, resolve
+from bulk_delete.connection import Connection
+from bulk_delete.errors import ExitCode
+from bulk_delete.journal import read
+from bulk_delete.pacing import Pacer
+from bulk_delete.present import View
 from bulk_delete.ratelimit import Quota
+from bulk_delete.sandbox import SandboxConfig, SandboxServer
 from bulk_delete.types import AuthForm
 
 T = TypeVar("T")
+
+# --- the CLI as a process ---------------------------------------------------------------------
+
+#: The API key of the ``june`` fixture's sandbox, and the one :func:`cli_env` sets.
+KEY = "sk_sandbox_7f3e9a1b"
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment a user would set: the key, JSON logs, state under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUNE_", "BULK_DELETE_"))}
+    env.update({"JUNE_API_KEY": KEY, "BULK_DELETE_LOG_FORMAT": "json",
+                "BULK_DELETE_CHECKPOINT_DIR": str(tmp_path / "state"), **extra})
+    return env
+
+
+def bulk_delete(*args: str, env: dict[str, str], timeout: float = 120,
+                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bulk_delete ARGS`` to the end, as a user would."""
+    return subprocess.run([sys.executable, "-m", "bulk_delete", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def ids(n: int, prefix: str = "u") -> list[str]:
+    """``n`` distinct IDs: u00000, u00001, ..."""
+    return [f"{prefix}{i:05d}" for i in range(n)]
+
+
+def journal_of(tmp_path: Path) -> pl.DataFrame:
+    """The journal of the job whose checkpoint is ``tmp_path/state`` (as cli_env sets it)."""
+    return read(tmp_path / "state" / "journal.tsv")
+
+
+def write_ids(path: Path, ids: list[str], column: str = "user_id") -> Path:
+    """A one-column CSV of IDs, as an export would hold them."""
+    path.write_text(column + "\n" + "".join(f"{i}\n" for i in ids), encoding="utf-8")
+    return path
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Poll ``condition`` (another process's progress) until it holds; fail the test, saying
+    what never happened, after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting until {what}"
+        time.sleep(0.02)
+
+
+# --- June on a real socket --------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The ``serve`` fixture: ``await serve(handler)`` starts a loopback server, returns its URL.
+Serve = Callable[[Handler], Awaitable[str]]
+
+
+class June:
+    """A sandbox June served from a background thread, for tests that run the CLI as a process.
+
+    The test's own thread blocks on subprocesses; the server keeps answering on its loop.
+    With ``ca``, it serves HTTPS with a certificate of that CA for 127.0.0.1, localhost and
+    june.test (the host name tests reach through a proxy).
+    """
+
+    def __init__(self, config: SandboxConfig, *, ca: trustme.CA | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._client_tls: ssl.SSLContext | None = None
+        server_tls = None
+        if ca is not None:
+            server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1", "localhost", "june.test").configure_cert(server_tls)
+            self._client_tls = ssl.create_default_context()
+            ca.configure_trust(self._client_tls)
+        self.server = SandboxServer(config, ssl_context=server_tls)
+        self._call(self.server.start())
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stats(self) -> dict[str, Any]:
+        """Exact counts of what reached the server, read over HTTP as any client would."""
+        with urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=10,
+                                    context=self._client_tls) as answer:
+            return json.loads(answer.read())  # type: ignore[no-any-return]
+
+    def posts(self) -> int:
+        """Deletion requests that reached the server (listing reads not counted)."""
+        endpoints = self.stats()["endpoints"]
+        return int(endpoints["user_deletion_request"] + endpoints["group_deletion_request"])
+
+    def configure(self, **knobs: Any) -> None:
+        self._loop.call_soon_threadsafe(self.server.state.configure, knobs)
+
+    def stop(self) -> None:
+        self._call(self.server.stop())
+
+    def start(self) -> None:
+        self._call(self.server.start())
+
+    def close(self) -> None:
+        self._call(self.server.stop())
+        self._call(_cancel_the_rest())  # hung handlers, so the loop closes with no task pending
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class ForwardProxy:
+    """An HTTP proxy on loopback: ``CONNECT host:port`` opens a tunnel, ``GET http://...`` is
+    forwarded, each counted.
+
+    It reaches only the host names in its map, each mapped to a loopback address. A test names
+    its API after a host that resolves nowhere else (``june.test``, reserved by RFC 2606), so
+    a request that arrives proves it went through the proxy; the counters say how many did.
+    """
+
+    def __init__(self, hosts: dict[str, str], *, credentials: tuple[str, str] | None = None,
+                 status: int | None = None) -> None:
+        #: Host name -> loopback address it stands for; any other host gets a 502.
+        self.hosts = hosts
+        #: (user, password) every request must carry as Proxy-Authorization, or get a 407.
+        self.credentials = credentials
+        #: Answer every request with this status instead of serving it (a refusing proxy).
+        self.status = status
+        #: Tunnels opened and plain requests forwarded.
+        self.tunnels = 0
+        self.forwarded = 0
+        #: Every request head the proxy received, as bytes (to look for leaked secrets).
+        self.heads: list[bytes] = []
+        #: The proxy's URL, once started.
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> str:
+        """Listen on a free loopback port; returns the proxy URL (also kept in ``url``)."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[ForwardProxy]:
+        """The proxy served from a thread of its own, for tests that run the CLI as a process."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=10)
+        try:
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._handle(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # a client that went away, or stop() closing the tunnels still open
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        method, target, _version = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+        if self.status is not None or not self._authorized(head):
+            status = self.status or 407
+            writer.write(f"HTTP/1.1 {status} Refused\r\nContent-Length: 0\r\n"
+                         "Proxy-Authenticate: Basic realm=\"test\"\r\n\r\n".encode())
+            return
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+        else:  # absolute form: GET http://host:port/path HTTP/1.1
+            host, _, rest = target.removeprefix("http://").partition(":")
+            port, _, path = rest.partition("/")
+            head = head.replace(target.encode(), b"/" + path.encode(), 1)
+        if host not in self.hosts:
+            writer.write(b"HTTP/1.1 502 Unknown Host\r\nContent-Length: 0\r\n\r\n")
+            return
+        up_reader, up_writer = await asyncio.open_connection(self.hosts[host], int(port))
+        if method == "CONNECT":
+            self.tunnels += 1
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            self.forwarded += 1
+            up_writer.write(head)
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            up_writer.close()
+
+    def _authorized(self, head: bytes) -> bool:
+        if self.credentials is None:
+            return True
+        lines = head.decode("latin-1").split("\r\n")[1:]
+        headers = {name.strip().lower(): value.strip()
+                   for name, _, value in (line.partition(":") for line in lines)}
+        token = base64.b64encode(":".join(self.credentials).encode()).decode()
+        return headers.get("proxy-authorization") == f"Basic {token}"
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    if writer.can_write_eof():
+        with contextlib.suppress(OSError):
+            writer.write_eof()
+
+
+# --- in-process, on virtual time --------------------------------------------------------------
+
+#: Loop turns in a row that :meth:`FakeTime.drive` lets tasks stay ready before it gives up.
+#: Code under test reaches its next wait within a handful of turns; a task still ready after
+#: this many never waits (a loop around ``asyncio.sleep(0)``), and virtual time could not move.
+SPIN_LIMIT = 1000
+#: Real seconds drive() waits, with no task ready and no virtual sleep due, for a real timer
+#: (``loop.call_later``) to wake a task, before it calls the work deadlocked.
+DEADLOCK_AFTER = 30.0
 
 
 class FakeTime:
     """Virtual time for one event loop: when every task waits, jump to the earliest wake-up.
 
     ``overshoot`` makes each sleep last up to that much longer, like a busy event loop.
+
+    The rule :meth:`drive` keeps: the clock moves only once no task on the loop is ready to
+    run and no thread works for it (``asyncio.to_thread``, as the journal's fsync does).
+    Every task then waits on :meth:`sleep`, on another task, or on something outside virtual
+    time. It assumes the code under test takes its clock and sleep from here: a task waiting
+    on a real timer or socket is not seen, and the clock moves past it. Where the rule cannot
+    hold, the test fails (AssertionError) rather than run on a clock moved too early: a task
+    still ready after :data:`SPIN_LIMIT` turns, or nothing ready, nothing sleeping and
+    nothing happening for :data:`DEADLOCK_AFTER` real seconds.
+
+    Knowing that no task is ready takes CPython's asyncio ready queue (``loop._ready``, the
+    callbacks the next turn runs): no public API tells it.
     """
 
     def __init__(self, *, overshoot: float = 0.0, seed: int = 1) -> None:
@@ -29,6 +323,7 @@ class FakeTime:
         self._random = random.Random(seed)
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._count = 0
+        self._threads: _Threads | None = None
 
     def clock(self) -> float:
         return self.now
@@ -42,17 +337,74 @@ class FakeTime:
 
     async def drive(self, work: Awaitable[T]) -> T:
         """Run ``work`` to the end, moving the clock whenever it and its tasks all wait."""
+        loop = asyncio.get_running_loop()
+        if self._threads is None:
+            self._threads = _Threads(loop)
+        loop.set_default_executor(self._threads)
         task = asyncio.ensure_future(work)
-        while not task.done():
-            for _ in range(20):
-                await asyncio.sleep(0)
-            if self._sleepers and not task.done():
-                wake, _, future = heapq.heappop(self._sleepers)
-                if future.done():
-                    continue  # its sleeper was cancelled
+        idle_since: float | None = None
+        try:
+            while True:
+                await self._settle(loop, self._threads)
+                if task.done():
+                    return task.result()
+                if self._wake_next():
+                    idle_since = None
+                    continue
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > DEADLOCK_AFTER:
+                    pending = "\n".join(map(repr, asyncio.all_tasks()))
+                    raise AssertionError(f"FakeTime: no task ready, none asleep, and nothing "
+                                         f"for {DEADLOCK_AFTER:g} s: a deadlock. Tasks:\n{pending}")
+                await asyncio.sleep(0.001)  # only a real timer can wake a task now: let it fire
+        finally:
+            task.cancel()  # a no-op once done; else the work must not outlive a failed drive
+
+    async def _settle(self, loop: asyncio.AbstractEventLoop, threads: _Threads) -> None:
+        """Let every task run until none is ready and no thread works for the loop."""
+        ready_turns = 0
+        while True:
+            await asyncio.sleep(0)
+            if threads.running:
+                await asyncio.wait([asyncio.wrap_future(f) for f in list(threads.running)])
+            elif not loop._ready:  # type: ignore[attr-defined]
+                return
+            else:
+                ready_turns += 1
+                if ready_turns >= SPIN_LIMIT:
+                    ready = ", ".join(map(repr, list(loop._ready)[:5]))  # type: ignore[attr-defined]
+                    raise AssertionError(f"FakeTime: tasks still ready after {SPIN_LIMIT} loop "
+                                         f"turns, so virtual time cannot move: {ready}")
+
+    def _wake_next(self) -> bool:
+        """Move the clock to the earliest sleeper still waiting and wake it; False if none."""
+        while self._sleepers:
+            wake, _, future = heapq.heappop(self._sleepers)
+            if not future.done():  # a done one's sleeper was cancelled
                 self.now = max(self.now, wake)
                 future.set_result(None)
-        return task.result()
+                return True
+        return False
+
+
+class _Threads(ThreadPoolExecutor):
+    """The loop's default executor while FakeTime drives it: the calls still at work.
+
+    A call leaves ``running`` through a callback queued on the loop just before the one that
+    hands its result over, so drive never finds the loop settled in between.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(max_workers=4, thread_name_prefix="fake-time")
+        self._loop = loop
+        self.running: set[Future[Any]] = set()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future = super().submit(fn, *args, **kwargs)
+        self.running.add(future)
+        future.add_done_callback(
+            lambda done: self._loop.call_soon_threadsafe(self.running.discard, done))
+        return future
 
 
 class Script:
@@ -137,3 +489,61 @@ class FakeJune:
         chunk = newest_first[(page - 1) * self.page_size:page * self.page_size]
         records = [{"user_id": s, "state": self.state} for s in chunk]
         return Answer(200, body=json.dumps({"data": records}).encode(), quota=self.quota)
+
+
+class TimedJune(FakeJune):
+    """A June whose records carry a request id and an updated_at that the test sets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updated_at: str | None = None
+
+    async def fetch(self, url: str) -> Answer:
+        answer = await super().fetch(url)
+        records = json.loads(answer.body)["data"]
+        for record in records:
+            record.update(id=f"req-{record['user_id']}", updated_at=self.updated_at)
+        return Answer(200, body=json.dumps({"data": records}).encode())
+
+
+class Harness:
+    """One user's job: a checkpoint under tmp_path, a fake June, virtual time, captured text."""
+
+    def __init__(self, tmp_path: Path, june: FakeJune, *, rate: float = 10.0) -> None:
+        self.tmp_path = tmp_path
+        self.june = june
+        self.time = FakeTime()
+        self.rate = rate
+        self.out = io.StringIO()
+        self.view = View("json", out=self.out, err=io.StringIO())
+
+    def settings(self, **options: object) -> Settings:
+        return resolve({"checkpoint_dir": self.tmp_path / "state", "rate": self.rate,
+                        "concurrency": 4, **options}, env={"JUNE_API_KEY": "k"})
+
+    @contextlib.asynccontextmanager
+    async def connect(self, settings: Settings, _journal: Path) -> AsyncIterator[Connection]:
+        yield Connection(self.june, Pacer(settings.rate, clock=self.time.clock,  # type: ignore[arg-type]
+                                          sleep=self.time.sleep), settings)
+
+    def source(self, ids: list[str]) -> job.Source:
+        return job.Source(paths=(str(write_ids(self.tmp_path / "ids.csv", ids)),))
+
+    async def submit(self, ids: list[str], *, skip_existing: bool = False,
+                     **options: object) -> ExitCode:
+        return await self.time.drive(job.submit(self.settings(**options), self.source(ids),
+                                                self.view, skip_existing=skip_existing,
+                                                connect=self.connect))
+
+    async def reconcile(self, **options: object) -> ExitCode:
+        return await self.time.drive(job.reconcile(self.settings(**options), self.view,
+                                                   checking=job.Checking(),
+                                                   connect=self.connect))
+
+    def journal(self) -> list[tuple[str, str]]:
+        return read(self.tmp_path / "state" / "journal.tsv").select("id", "outcome").rows()
+
+    def manifest(self) -> Manifest:
+        found = read_manifest(self.tmp_path / "state")
+        assert found is not None
+        return found

@@ -13,11 +13,12 @@ from aiohttp import ClientResponse, web
 from aioresponses import aioresponses
 
 from bulk_delete.answers import Answer, Verdict, server_message, verdict
-from bulk_delete.api import ON_THE_WIRE, open_client
+from bulk_delete.api import open_client
 from bulk_delete.auth import auth_header
 from bulk_delete.ratelimit import Quota
 from bulk_delete.types import Secret
-from tests.conftest import Serve
+from bulk_delete.wire import ON_THE_WIRE
+from tests.fakes import Serve
 
 POST = "/api/platform/data_management/user_deletion_request"
 

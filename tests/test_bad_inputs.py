@@ -28,7 +28,7 @@ import polars as pl
 import pytest
 
 from bulk_delete.sandbox import SandboxConfig
-from tests.conftest import KEY, June, bulk_delete, cli_env, write_ids
+from tests.fakes import KEY, June, bulk_delete, cli_env, write_ids
 
 #: Cases run side by side: start-up is CPU-bound and this machine has two cores.
 PARALLEL = 4

@@ -7,69 +7,16 @@ The same behaviour is proven end to end against the sandbox in test_submit.py an
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from bulk_delete import job
-from bulk_delete.checkpoint import Manifest, read_manifest
-from bulk_delete.config import Settings, resolve
-from bulk_delete.connection import Connection
 from bulk_delete.errors import AuthError, ExitCode
 from bulk_delete.journal import read
-from bulk_delete.pacing import Pacer
-from bulk_delete.present import View
 from bulk_delete.ratelimit import Quota
-from tests.conftest import write_ids
-from tests.fakes import FakeJune, FakeTime
-
-
-class Harness:
-    """One user's job: a checkpoint under tmp_path, a fake June, virtual time, captured text."""
-
-    def __init__(self, tmp_path: Path, june: FakeJune, *, rate: float = 10.0) -> None:
-        self.tmp_path = tmp_path
-        self.june = june
-        self.time = FakeTime()
-        self.rate = rate
-        self.out = io.StringIO()
-        self.view = View("json", out=self.out, err=io.StringIO())
-
-    def settings(self, **options: object) -> Settings:
-        return resolve({"checkpoint_dir": self.tmp_path / "state", "rate": self.rate,
-                        "concurrency": 4, **options}, env={"JUNE_API_KEY": "k"})
-
-    @contextlib.asynccontextmanager
-    async def connect(self, settings: Settings, _journal: Path) -> AsyncIterator[Connection]:
-        yield Connection(self.june, Pacer(settings.rate, clock=self.time.clock,  # type: ignore[arg-type]
-                                          sleep=self.time.sleep), settings)
-
-    def source(self, ids: list[str]) -> job.Source:
-        return job.Source(paths=(str(write_ids(self.tmp_path / "ids.csv", ids)),))
-
-    async def submit(self, ids: list[str], *, skip_existing: bool = False,
-                     **options: object) -> ExitCode:
-        return await self.time.drive(job.submit(self.settings(**options), self.source(ids),
-                                                self.view, skip_existing=skip_existing,
-                                                connect=self.connect))
-
-    async def reconcile(self, **options: object) -> ExitCode:
-        return await self.time.drive(job.reconcile(self.settings(**options), self.view,
-                                                   checking=job.Checking(),
-                                                   connect=self.connect))
-
-    def journal(self) -> list[tuple[str, str]]:
-        return read(self.tmp_path / "state" / "journal.tsv").select("id", "outcome").rows()
-
-    def manifest(self) -> Manifest:
-        found = read_manifest(self.tmp_path / "state")
-        assert found is not None
-        return found
-
+from tests.fakes import FakeJune, Harness
 
 IDS = [f"u{i:02d}" for i in range(12)]
 

@@ -26,7 +26,7 @@ import yaml
 from bulk_delete import __version__
 from bulk_delete.errors import ExitCode
 from bulk_delete.submit import GRACE
-from tests.conftest import bulk_delete, cli_env, write_ids
+from tests.fakes import bulk_delete, cli_env, write_ids
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"

@@ -19,7 +19,7 @@ from aiohttp import web
 from bulk_delete.listing_page import parse_page
 from bulk_delete.sandbox import SandboxConfig
 from bulk_delete.shape import describe
-from tests.conftest import KEY, June, Serve, bulk_delete, cli_env, ids, write_ids
+from tests.fakes import KEY, June, Serve, bulk_delete, cli_env, ids, write_ids
 
 RECORD = {"id": "r1", "user_id": "u1", "state": "finished", "created_at": "2026-01-01T00:00:00Z",
           "updated_at": "2026-01-02T00:00:00Z"}

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -25,7 +25,7 @@ import pytest
 
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.journal import Outcome, read
-from tests.conftest import June, bulk_delete, cli_env, ids, journal_of, write_ids
+from tests.fakes import June, bulk_delete, cli_env, ids, journal_of, wait_until, write_ids
 
 CONCURRENCY = 8
 #: Every run must end by itself well within this (seconds): "never stuck".
@@ -52,15 +52,6 @@ def finish(job: subprocess.Popen[str]) -> tuple[int, str]:
     """Wait for a background job to end by itself; its exit code and stderr."""
     _, stderr = job.communicate(timeout=ENDS_WITHIN)
     return job.returncode, stderr
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Poll ``condition`` until it holds, failing the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.01)
-
 
 
 def assert_nothing_lost(june: June, tmp_path: Path, expected: list[str], *,
@@ -165,12 +156,13 @@ def test_a_429_storm_that_never_ends_is_exit_6(june: June, tmp_path: Path) -> No
 # --- submit: the API goes away ----------------------------------------------------------------
 
 
-def test_api_that_disappears_and_comes_back(june: June, tmp_path: Path) -> None:
-    """June unreachable for ~1.5 s mid-run: the run completes (exit 0), or exits 6 and a
-    rerun completes; nothing lost, duplicates only among the requests in flight at the stop."""
+def test_an_api_gone_for_a_moment_is_ridden_out(june: June, tmp_path: Path) -> None:
+    """June unreachable for ~1.5 s mid-run, far less than ten attempts' backoff lasts: the run
+    completes by itself (exit 0), nothing lost, duplicates only among the requests in flight
+    at the stop."""
     expected = ids(200)
     source = write_ids(tmp_path / "ids.csv", expected)
-    job = launch(june, tmp_path, source, "--rate", "150")
+    job = launch(june, tmp_path, source, "--rate", "150", "--max-attempts", "10")
     wait_until(lambda: june.stats()["requests"] >= 40, "the job was well under way")
     june.stop()
     outage_ends = time.monotonic() + 1.5
@@ -178,10 +170,26 @@ def test_api_that_disappears_and_comes_back(june: June, tmp_path: Path) -> None:
         time.sleep(0.05)  # the outage itself lasts this long; no condition to wait for
     june.start()
     code, stderr = finish(job)
-    assert code in (0, 6), stderr
-    if code == 6:
-        again = submit(june, tmp_path, source, "--rate", "500")
-        assert again.returncode == 0, again.stderr
+    assert code == 0, stderr
+    assert_nothing_lost(june, tmp_path, expected, max_duplicates=CONCURRENCY)
+
+
+def test_an_api_gone_for_good_is_exit_6_then_a_rerun_completes(june: June,
+                                                                 tmp_path: Path) -> None:
+    """June unreachable mid-run until the job gives up: it ends by itself with exit 6 naming
+    the rerun; once June is back a rerun completes, nothing lost, duplicates only among the
+    requests in flight at the stop."""
+    expected = ids(200)
+    source = write_ids(tmp_path / "ids.csv", expected)
+    job = launch(june, tmp_path, source, "--rate", "150", "--max-attempts", "2")
+    wait_until(lambda: june.stats()["requests"] >= 40, "the job was well under way")
+    june.stop()
+    code, stderr = finish(job)
+    assert code == 6, stderr
+    assert "a rerun resumes" in stderr
+    june.start()
+    again = submit(june, tmp_path, source, "--rate", "500")
+    assert again.returncode == 0, again.stderr
     assert_nothing_lost(june, tmp_path, expected, max_duplicates=CONCURRENCY)
 
 

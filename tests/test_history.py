@@ -3,7 +3,6 @@ seen finished stays finished, and a reconcile done a range of IDs at a time says
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import polars as pl
 import pytest
 
 from bulk_delete import evidence, history
-from bulk_delete.answers import Answer
 from bulk_delete.errors import CheckpointError, ExitCode
-from tests.fakes import FakeJune
-from tests.test_commands import Harness
+from tests.fakes import Harness, TimedJune
 
 SEEN = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 NOTHING = history.latest(pl.LazyFrame(schema=history.SCHEMA))
@@ -48,21 +45,6 @@ def test_started_and_finished_take_junes_time_else_the_time_seen() -> None:
                            history.advance(NOTHING, started), later)
     assert done.select("started_at", "finished_at").row(0) == (
         datetime(2026, 6, 9, 8, tzinfo=UTC), datetime(2026, 6, 10, 20, 30, 0, 250000, tzinfo=UTC))
-
-
-class TimedJune(FakeJune):
-    """A June whose records carry a request id and an updated_at that the test sets."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.updated_at: str | None = None
-
-    async def fetch(self, url: str) -> Answer:
-        answer = await super().fetch(url)
-        records = json.loads(answer.body)["data"]
-        for record in records:
-            record.update(id=f"req-{record['user_id']}", updated_at=self.updated_at)
-        return Answer(200, body=json.dumps({"data": records}).encode())
 
 
 def text(moment: datetime) -> str:

@@ -28,12 +28,14 @@ from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
 from bulk_delete.progress import ListingTally
 from bulk_delete.types import Secret
-from tests.conftest import Serve
+from tests.fakes import Serve
 
 STATES = ("requested", "started", "finished")
-#: Every way a page may name the next one: (paging keys, whether ?page= is ignored).
-FORMS = ("page", "next_page", "cursor", "next-url", "next-path", "next-query", "links.next",
-         "meta.next", "link-header", "link-header-relative")
+#: The ways a page may name the next one: by number (?page= is read ahead, a window at a
+#: time), or by a link or token (?page= is ignored; only the page just read says the next).
+NUMBERED = ("page", "next_page")
+LINKED = ("cursor", "next-url", "next-path", "next-query", "links.next", "meta.next",
+          "link-header", "link-header-relative")
 
 
 class Book:
@@ -163,24 +165,38 @@ def subjects(count: int, state: str = "finished", prefix: str = "u") -> list[tup
     return [(f"{prefix}{i:03d}", state) for i in range(count)]
 
 
-@pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("shape", ["flat", "jsonapi"])
-async def test_every_paging_form_is_followed_to_the_end(serve: Serve, form: str,
-                                                        shape: str) -> None:
-    """Page numbers, next_page, cursors, next links (URL, path, query; at the top, under
-    links or meta) and the Link header (absolute or relative, among other links) each page
-    the whole listing, flat or JSON:API, to an end June signalled."""
+async def read_every_page(serve: Serve, form: str, shape: str) -> Book:
+    """A 23-record listing in 5 pages read whole, to an end June signalled: every record
+    found; the Book says what was asked."""
     book = Book(subjects(23, "requested"), size=5, form=form, shape=shape)
     listed = await read_listed(await serve(book.handle))
     assert listed.stops == ()
     found = listed.frame
     assert sorted(found["subject"]) == [s for s, _ in subjects(23)]
     assert set(found["request_id"]) == {f"r-u{i:03d}" for i in range(23)}
-    if form in ("page", "next_page"):
-        assert max(book.pages_asked()) <= 5 + 4  # at most a window past the end
-    else:
-        assert len(book.asked) == 5  # one page at a time: a link is known only when it comes
-        assert all("cursor" in q for q in book.asked[1:])
+    return book
+
+
+@pytest.mark.parametrize("form", NUMBERED)
+@pytest.mark.parametrize("shape", ["flat", "jsonapi"])
+async def test_numbered_pages_are_read_to_the_end_and_a_window_past_it(
+        serve: Serve, form: str, shape: str) -> None:
+    """Page numbers (has_more, or next_page) page the whole listing, flat or JSON:API, asking
+    at most a window of pages past the last."""
+    book = await read_every_page(serve, form, shape)
+    assert max(book.pages_asked()) <= 5 + 4
+
+
+@pytest.mark.parametrize("form", LINKED)
+@pytest.mark.parametrize("shape", ["flat", "jsonapi"])
+async def test_linked_pages_are_followed_one_at_a_time_to_the_end(
+        serve: Serve, form: str, shape: str) -> None:
+    """Cursors, next links (URL, path, query; at the top, under links or meta) and the Link
+    header (absolute or relative, among other links) page the whole listing, flat or JSON:API,
+    one page at a time: a link is known only when it comes."""
+    book = await read_every_page(serve, form, shape)
+    assert len(book.asked) == 5
+    assert all("cursor" in q for q in book.asked[1:])
 
 
 async def test_json_api_with_cursors_under_meta_reads_what_june_says(serve: Serve) -> None:
@@ -278,22 +294,32 @@ async def test_a_refused_state_filter_leaves_the_id_missing(serve: Serve) -> Non
     assert found["subject"].to_list() == ["u002"]
 
 
-@pytest.mark.parametrize("newest_first", [True, False])
-async def test_an_incremental_read_asks_only_the_pages_it_needs(serve: Serve,
-                                                                newest_first: bool) -> None:
-    """Wanted IDs on the first pages: the read stops there, at most twice the pages needed;
-    on the last pages (oldest first), it reads to the end and no further."""
-    old, new = subjects(370, prefix="old"), subjects(30, "requested", "new")
-    book = Book(new[::-1] + old[::-1] if newest_first else old + new, size=10)
-    found = await read(await serve(book.handle), [s for s, _ in new], window=8)
-    assert sorted(found["subject"]) == [s for s, _ in new]
-    asked = book.pages_asked()
-    if newest_first:
-        assert len(asked) <= 2 * 3  # the 30 wanted fill pages 1-3
-    else:
-        assert set(range(1, 41)) <= set(asked)
-        assert max(asked) <= 40 + 8
+OLD, NEW = subjects(370, prefix="old"), subjects(30, "requested", "new")
+
+
+async def pages_read_for_new(serve: Serve, records: list[tuple[str, str]]) -> list[int]:
+    """The page numbers read to find the 30 NEW among 400 records, 10 to a page: all found,
+    from the unfiltered listing alone."""
+    book = Book(records, size=10)
+    found = await read(await serve(book.handle), [s for s, _ in NEW], window=8)
+    assert sorted(found["subject"]) == [s for s, _ in NEW]
     assert all("state" not in q for q in book.asked)
+    return book.pages_asked()
+
+
+async def test_an_incremental_read_stops_after_the_pages_it_needs(serve: Serve) -> None:
+    """Wanted IDs on the first pages (newest first): the read stops there, having asked at
+    most twice the pages they fill."""
+    asked = await pages_read_for_new(serve, NEW[::-1] + OLD[::-1])
+    assert len(asked) <= 2 * 3  # the 30 wanted fill pages 1-3
+
+
+async def test_an_incremental_read_of_wanted_ids_at_the_end_stops_there(serve: Serve) -> None:
+    """Wanted IDs on the last pages (oldest first): the read reads to the end, and at most a
+    window of pages past it."""
+    asked = await pages_read_for_new(serve, OLD + NEW)
+    assert set(range(1, 41)) <= set(asked)
+    assert max(asked) <= 40 + 8
 
 
 async def test_full_reads_every_page_even_when_all_is_found(serve: Serve) -> None:

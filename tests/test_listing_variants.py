@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from bulk_delete.sandbox import SandboxConfig
-from tests.conftest import KEY, June, bulk_delete, cli_env, write_ids
+from tests.fakes import KEY, June, bulk_delete, cli_env, write_ids
 
 #: IDs June has finished, started and only been asked for, in that order of age.
 FINISHED = [f"f{i:02d}" for i in range(20)]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from bulk_delete.journal import read
-from tests.conftest import KEY, cli_env
+from tests.fakes import KEY, cli_env
 
 LOAD_IDS = int(os.environ.get("BULK_DELETE_LOAD_IDS", "200000"))
 #: Resident memory may grow this much between 25 % and 90 % of the IDs sent (allocator and
@@ -84,8 +84,13 @@ def watch(job: subprocess.Popen[str], url: str) -> list[Sample]:
 
 
 def at(samples: list[Sample], share: float) -> Sample:
-    """The first sample taken once ``share`` of the IDs were accepted."""
-    return next(s for s in samples if s.accepted >= share * LOAD_IDS)
+    """The first sample taken once ``share`` of the IDs were accepted; fails the test when
+    the job ended before a sample caught it there (too small a LOAD_IDS for the period)."""
+    reached = [s for s in samples if s.accepted >= share * LOAD_IDS]
+    last = f"{samples[-1].accepted:,} at {samples[-1].seconds:.1f} s" if samples else "none"
+    assert reached, (f"no sample once {share:.0%} of {LOAD_IDS:,} IDs were accepted "
+                     f"({len(samples)} samples, the last: {last}); raise BULK_DELETE_LOAD_IDS")
+    return reached[0]
 
 
 @pytest.mark.slow

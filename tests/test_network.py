@@ -28,9 +28,8 @@ from bulk_delete.network import PROXY_VARIABLES, Route, bypassed, proxy_for, ssl
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
 from bulk_delete.sandbox.cli import sandbox
 from bulk_delete.types import Secret
-from tests.conftest import KEY as CLI_KEY
-from tests.conftest import June, bulk_delete, cli_env, write_ids
-from tests.forward_proxy import ForwardProxy, running
+from tests.fakes import KEY as CLI_KEY
+from tests.fakes import ForwardProxy, June, bulk_delete, cli_env, write_ids
 
 KEY = "sk_net_5c1d"
 PROXY_PASSWORD = "pr0xy-s3cret"
@@ -398,7 +397,7 @@ def test_submit_through_an_authenticating_proxy(tmp_path: Path, tls_june_process
                      "machine 127.0.0.1 login someone password netrc-pass\n")
     netrc.chmod(0o600)
     forward = ForwardProxy({"june.test": "127.0.0.1"}, credentials=("svc", PROXY_PASSWORD))
-    with running(forward) as proxy:
+    with forward.running() as proxy:
         env = network_env(tmp_path, NETRC=str(netrc),
                           HTTPS_PROXY=proxy.url.replace("://", f"://svc:{PROXY_PASSWORD}@"))
         done = bulk_delete("submit", str(ids), "--api-url",

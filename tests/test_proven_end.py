@@ -29,7 +29,7 @@ from bulk_delete.journal import Outcome
 from bulk_delete.logs import configure
 from bulk_delete.present import View
 from bulk_delete.sandbox import SandboxConfig
-from tests.conftest import KEY, June, Serve, bulk_delete, cli_env, ids
+from tests.fakes import KEY, June, Serve, bulk_delete, cli_env, ids
 
 Answer = Callable[[web.Request], Awaitable[web.Response]]
 

@@ -41,8 +41,7 @@ from bulk_delete.report_rows import (
     report_rows,
     summarize,
 )
-from tests.fakes import FakeJune
-from tests.test_commands import Harness
+from tests.fakes import FakeJune, Harness
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 DEADLINE = 72.0

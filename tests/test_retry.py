@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from bulk_delete.answers import Answer
-from bulk_delete.api import ON_THE_WIRE
 from bulk_delete.pacing import Pacer
 from bulk_delete.progress import Tally
 from bulk_delete.ratelimit import Quota
 from bulk_delete.retry import Retrier, backoff
 from bulk_delete.tuning import TUNING
+from bulk_delete.wire import ON_THE_WIRE
 from tests.fakes import FakeTime, Script
 
 

@@ -14,7 +14,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -358,12 +358,13 @@ def next_of(body: Any, paging: str) -> str | None:
     return body["next_cursor"] if paging == "cursor" else body["next"]
 
 
-@pytest.mark.parametrize("paging", ["cursor", "next"])
-async def test_cursor_paging_is_complete_while_requests_arrive(
-    clock: FakeClock, paging: str
-) -> None:
-    """Following next_cursor or next, a reader sees every request once, newest first, while
-    new ones arrive at the top between its pages; the end says null; ?page= is ignored."""
+Follow = Callable[[aiohttp.ClientSession, SandboxServer, str], Awaitable[Any]]
+
+
+async def page_while_requests_arrive(clock: FakeClock, paging: str, follow: Follow) -> Any:
+    """Seven requests read two to a page, ``follow`` taking the reader to each next page
+    while three new ones arrive at the top: every one of the seven is seen once, newest
+    first, and ?page= is ignored. Returns the last page."""
     async with serving(clock, page_size=2, paging=paging) as (server, session):
         for n in range(7):
             await post(session, f"old{n}")
@@ -375,14 +376,37 @@ async def test_cursor_paging_is_complete_while_requests_arrive(
             for _ in range(3):  # arrivals that would shift numbered pages by more than a page
                 await post(session, f"new{server.state.stats.requests}")
                 clock.advance(0.001)
-            if paging == "cursor":
-                body = (await listing(session, cursor=where))[1]
-            else:
-                assert where.startswith(f"{server.url}{API}user_deletion_requests?cursor=")
-                body = await fetch(session, where)
+            body = await follow(session, server, where)
             seen += [r["user_id"] for r in body["data"]]
         assert seen == [f"old{n}" for n in reversed(range(7))]
-        assert set(body) == {"data", "per_page", "next_cursor" if paging == "cursor" else "next"}
+        return body
+
+
+async def test_cursor_paging_is_complete_while_requests_arrive(clock: FakeClock) -> None:
+    """Following next_cursor, a reader sees every request once, newest first, while new ones
+    arrive at the top between its pages; the last page's next_cursor is null."""
+
+    async def by_cursor(session: aiohttp.ClientSession, _server: SandboxServer,
+                        cursor: str) -> Any:
+        return (await listing(session, cursor=cursor))[1]
+
+    last = await page_while_requests_arrive(clock, "cursor", by_cursor)
+    assert last["next_cursor"] is None
+    assert set(last) == {"data", "per_page", "next_cursor"}
+
+
+async def test_next_paging_is_complete_while_requests_arrive(clock: FakeClock) -> None:
+    """paging next: following next, an absolute URL of the listing with a cursor, a reader
+    sees every request once, newest first, while new ones arrive at the top; the last page's
+    next is null."""
+
+    async def by_link(session: aiohttp.ClientSession, server: SandboxServer, link: str) -> Any:
+        assert link.startswith(f"{server.url}{API}user_deletion_requests?cursor=")
+        return await fetch(session, link)
+
+    last = await page_while_requests_arrive(clock, "next", by_link)
+    assert last["next"] is None
+    assert set(last) == {"data", "per_page", "next"}
 
 
 async def linked(session: aiohttp.ClientSession, url: str) -> tuple[Any, dict[str, str]]:

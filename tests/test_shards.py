@@ -14,9 +14,7 @@ from bulk_delete.config import resolve
 from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.shards import from_job_index, in_shard, parse
 from bulk_delete.verification import verify
-from tests.conftest import June, bulk_delete, cli_env, write_ids
-from tests.test_commands import Harness
-from tests.test_history import TimedJune
+from tests.fakes import Harness, June, TimedJune, bulk_delete, cli_env, write_ids
 
 
 @given(ids=st.lists(st.text(min_size=1, max_size=12), max_size=200, unique=True),

@@ -13,7 +13,7 @@ import pytest
 
 from bulk_delete.journal import read
 from bulk_delete.submit import GRACE
-from tests.conftest import June, bulk_delete, cli_env, write_ids
+from tests.fakes import June, bulk_delete, cli_env, wait_until, write_ids
 
 CONCURRENCY = 8
 
@@ -27,10 +27,7 @@ def start(source: Path, june: June, env: dict[str, str], rate: int) -> subproces
 
 def wait_for_requests(june: June, at_least: int, timeout: float = 60) -> None:
     """Poll June's counters until that many deletions arrived: the job is well under way."""
-    deadline = time.monotonic() + timeout
-    while june.posts() < at_least:
-        assert time.monotonic() < deadline, "the job never got going"
-        time.sleep(0.02)
+    wait_until(lambda: june.posts() >= at_least, f"{at_least} deletions arrived", timeout)
 
 
 def finish_and_check(source: Path, june: June, env: dict[str, str], n: int,
@@ -152,10 +149,8 @@ def test_sigterm_while_reading_the_listing(june: June, tmp_path: Path) -> None:
     job = subprocess.Popen([sys.executable, "-m", "bulk_delete", "reconcile", "--api-url",
                             june.url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
-    deadline = time.monotonic() + 30
-    while june.stats()["endpoints"]["user_deletion_requests"] == listed:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: june.stats()["endpoints"]["user_deletion_requests"] > listed,
+               "the reconcile asked for a listing page")
     sent = time.monotonic()
     job.send_signal(signal.SIGTERM)
     _, stderr = job.communicate(timeout=30)

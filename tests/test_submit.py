@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from tests.conftest import KEY, June, bulk_delete, cli_env, ids, journal_of, write_ids
+from tests.fakes import KEY, June, bulk_delete, cli_env, ids, journal_of, wait_until, write_ids
 
 
 def test_every_id_is_sent_once_and_journalled(june: June, tmp_path: Path) -> None:
@@ -168,10 +167,9 @@ def test_second_process_is_refused(june: June, tmp_path: Path) -> None:
                               "--api-url", june.url, "--rate", "10"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while june.stats()["requests"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: june.stats()["requests"] > 0, "the first job sent a request")
         second = bulk_delete("submit", str(source), "--api-url", june.url, env=env)
+        assert first.poll() is None, "the first job ended before the second one was refused"
         assert second.returncode == 2
         assert "in use by another bulk-delete process" in second.stderr
     finally:

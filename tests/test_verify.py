@@ -14,9 +14,7 @@ from bulk_delete import job
 from bulk_delete.digests import NAME, read_chain, sha256
 from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.verification import verify
-from tests.conftest import bulk_delete, cli_env
-from tests.fakes import FakeJune
-from tests.test_commands import Harness
+from tests.fakes import FakeJune, Harness, bulk_delete, cli_env
 
 IDS = ["u01", "u02", "u03", "u04"]
 REPO = Path(__file__).resolve().parent.parent
