@@ -13,7 +13,7 @@ import polars as pl
 
 from bulk_delete.digests import InputFile
 from bulk_delete.errors import ExitCode
-from bulk_delete.journal import PENDING, REJECTED, REQUESTED
+from bulk_delete.report_rows import ACKNOWLEDGEABLE, acknowledged, needs
 from bulk_delete.types import Kind
 
 #: Rows of each attention list written into the page; the report holds them all.
@@ -69,21 +69,28 @@ class Attention:
 
 
 def attention_lists(deadline_hours: float) -> tuple[Attention, ...]:
-    """The four lists, with the same conditions as reconcile.summarize."""
-    return (
-        Attention("rejected", "June refused the request: these people were not erased.",
-                  pl.col("outcome") == REJECTED,
-                  ("id", "http_status", "error", "attempts", "submitted_at")),
-        Attention("pending", "Read but not accepted: never sent, or every retry failed. "
-                  "Running submit again sends them.", pl.col("outcome") == PENDING,
-                  ("id", "error", "attempts", "submitted_at")),
-        Attention("missing", "Accepted, but June does not list the request.",
-                  pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == "missing"),
-                  ("id", "outcome", "submitted_at", "june_request_id", "server_updated_at")),
-        Attention("overdue", f"Accepted more than {deadline_hours:g} h ago and not finished.",
-                  pl.col("overdue"),
-                  ("id", "submitted_at", "server_state", "started_seen_at", "june_request_id")),
-    )
+    """The four lists of what nobody acknowledged, with the conditions summarize counts."""
+    says = {
+        "rejected": ("June refused the request: these people were not erased.",
+                     ("id", "http_status", "error", "attempts", "submitted_at")),
+        "pending": ("Read but not accepted: never sent, or every retry failed. Running "
+                    "submit again sends them.", ("id", "error", "attempts", "submitted_at")),
+        "missing": ("Accepted, but June does not list the request.",
+                    ("id", "outcome", "submitted_at", "june_request_id", "server_updated_at")),
+        "overdue": (f"Accepted more than {deadline_hours:g} h ago and not finished.",
+                    ("id", "submitted_at", "server_state", "started_seen_at", "june_request_id")),
+    }
+    return tuple(Attention(name, text, needs(name) & ~acknowledged(name), columns)
+                 for name, (text, columns) in says.items())
+
+
+#: The rows a person acknowledged in some attention they still need: shown with the decision.
+ACKNOWLEDGED = Attention(
+    "acknowledged", "A person decided these need nobody any more; the decision, who and when "
+    "(bulk-delete acknowledge). They no longer make exit 4.",
+    pl.any_horizontal(needs(name) & acknowledged(name) for name in ACKNOWLEDGEABLE),
+    ("id", "outcome", "acknowledged", "acknowledged_by", "acknowledged_at",
+     "acknowledged_reason"))
 
 
 def histogram(hours: pl.Series, deadline_hours: float) -> list[Bin]:

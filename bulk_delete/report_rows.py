@@ -6,8 +6,10 @@
 
 A request ever seen finished stays ``finished``, even once June's listing no longer shows
 it (June purges after 90 days). Any other sent ID shows the state June lists now, or
-``missing`` when June does not list it. The functions here work on one range of IDs in
-memory; evidence.py runs them a range at a time.
+``missing`` when June does not list it. A row that needs attention (ATTENTION) counts for
+exit 4 until a person acknowledges it (acknowledgements.py): the decision is in its
+``acknowledged*`` columns. The functions here work on one range of IDs in memory;
+evidence.py runs them a range at a time.
 """
 
 from __future__ import annotations
@@ -35,19 +37,23 @@ SCHEMA = {"id": pl.String, "kind": pl.String, "outcome": pl.String, "http_status
           "server_state": pl.String, "server_updated_at": pl.String,
           "june_request_id": pl.String, "started_seen_at": pl.String,
           "finished_seen_at": pl.String, "hours_to_finish": pl.Float64,
-          "overdue": pl.Boolean, "found_in": pl.String}
+          "overdue": pl.Boolean, "found_in": pl.String, "acknowledged": pl.String,
+          "acknowledged_by": pl.String, "acknowledged_at": pl.String,
+          "acknowledged_reason": pl.String}
 COLUMNS = tuple(SCHEMA)
 #: What each report column holds, for whoever reads the report without this code: written
 #: into summary.json and report.html beside it.
 MEANING = {
-    "id": "the ID exactly as the input file holds it",
+    "id": "the ID exactly as the input file holds it; once retain has pseudonymized it, its "
+          "keyed pseudonym (pseudonym: and 52 base32 characters), never an ID",
     "kind": "user or group: the June endpoint the request went to",
     "outcome": "accepted (June took the request); already_requested (June already held one: "
                "it answered 409 or said so, or --skip-existing found it listed); rejected "
                "(June's final 4xx); pending (not sent yet, or gave up after retries: a rerun "
                "sends it); invalid (empty or control characters: never sent)",
     "http_status": "June's last answer to the deletion request",
-    "error": "June's message with that answer, or why the row is invalid",
+    "error": "June's message with that answer (the ID in it pseudonymized with the row), or "
+             "why the row is invalid",
     "attempts": "the requests it took to get that answer",
     "submitted_at": "when that answer came (UTC)",
     "server_state": "finished once ever seen finished; else what June's listing says now "
@@ -62,13 +68,39 @@ MEANING = {
     "overdue": "requested more than deadline_hours ago and still not finished",
     "found_in": "which read of June's listing found the record: listing (unfiltered) or "
                 "state=S (the listing of state S)",
+    "acknowledged": "what a person acknowledged of the row's attention (rejected, missing, "
+                    "unverified, overdue; comma-separated): it no longer makes exit 4",
+    "acknowledged_by": "who acknowledged it last (bulk-delete acknowledge)",
+    "acknowledged_at": "when they acknowledged it (UTC)",
+    "acknowledged_reason": "why, in their words",
 }
+#: What makes a row need a person (exit 4), by the name summary.json counts it under.
+ATTENTION = {
+    "rejected": pl.col("outcome") == REJECTED,
+    "pending": pl.col("outcome") == PENDING,
+    "missing": pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == "missing"),
+    "overdue": pl.col("overdue").fill_null(value=False),
+}
+#: The attention a person can acknowledge (``pending`` is not: a rerun sends it).
+ACKNOWLEDGEABLE = ("rejected", "missing", "unverified", "overdue")
 #: How the report writes a time: as the journal does (UTC, milliseconds, Z).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 #: The columns of a listing read that the report uses.
 LISTED = ("subject", "state", "request_id", "created_at", "updated_at", "found_in")
 #: June's instants as the history and report keep them: ISO 8601 UTC, fractions as needed.
 ISO_INSTANT = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+def needs(name: str) -> pl.Expr:
+    """A row needs attention of this name: ATTENTION's condition; a name it lacks is a state
+    June's listing gives a requested ID (``unverified``)."""
+    return ATTENTION.get(name, pl.col("outcome").is_in(REQUESTED)
+                         & (pl.col("server_state") == name))
+
+
+def acknowledged(name: str) -> pl.Expr:
+    """A person acknowledged this attention of the row."""
+    return pl.col("acknowledged").fill_null("").str.split(",").list.contains(name)
 
 
 def latest_outcomes(journal: pl.DataFrame) -> pl.DataFrame:
@@ -113,14 +145,16 @@ def observed(listed: pl.DataFrame, outcomes: pl.DataFrame,
 
 def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | None,
                 listed: pl.DataFrame, *, kind: Kind, now: datetime, deadline_hours: float,
-                seen: pl.DataFrame | None = None) -> pl.DataFrame:
+                seen: pl.DataFrame | None = None,
+                acknowledgements: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per ID, sorted by ID, invalid rows last.
 
     ``outcomes``: the :func:`latest_outcomes` of these IDs' journal lines; ``plans``: their
     planned rows (pending and invalid); ``listed``: this read of June's listing; ``seen``:
     the latest history row of each ID once this read's changes are in
     (:func:`bulk_delete.history.advance`), by default what this read alone shows (a first
-    reconcile).
+    reconcile); ``acknowledgements``: ``id`` and the ``acknowledged*`` columns of the IDs a
+    person acknowledged (acknowledgements.per_id).
     """
     frames = [outcomes]
     invalid = pl.DataFrame(schema={"id": pl.String, "outcome": pl.String, "error": pl.String})
@@ -138,6 +172,10 @@ def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | Non
         nothing = history.latest(pl.LazyFrame(schema=history.SCHEMA))
         seen = history.advance(nothing, history.changes(
             observed(listed, outcomes, nothing), nothing, now))
+    if acknowledgements is None:
+        acknowledgements = pl.DataFrame(schema={"id": pl.String, **{
+            name: pl.String for name in SCHEMA if name.startswith("acknowledged")}})
+    rows = rows.join(acknowledgements, on="id", how="left", maintain_order="left")
     return _joined(rows, listed_frame(listed), seen, kind=kind, now=now,
                    deadline_hours=deadline_hours)
 
@@ -180,21 +218,21 @@ def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kin
 
 
 def summarize(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
-    """Counts by outcome and by June's state, what needs attention, and the figures a
-    regulator asks for (CCPA §7102: requests, completed, median days to complete)."""
+    """Counts by outcome and by June's state, what needs attention that nobody acknowledged
+    (``attention``, what exit 4 is about) and what a person did (``acknowledged``), and the
+    figures a regulator asks for (CCPA §7102: requests, completed, median days to complete).
+    """
     lazy = rows.lazy()
+    if "acknowledged" not in lazy.collect_schema():  # a report written before they existed
+        lazy = lazy.with_columns(acknowledged=pl.lit(None, pl.String))
     requested = lazy.filter(pl.col("outcome").is_in(REQUESTED))
     finished = requested.filter(pl.col("server_state") == "finished")
-    outcome, state, attention, hours = pl.collect_all([
+    settled = [name for name in ACKNOWLEDGEABLE if name in ATTENTION]
+    outcome, state, attention, decided, hours = pl.collect_all([
         lazy.group_by("outcome").len().sort("outcome"),
         requested.group_by("server_state").len().sort("server_state"),
-        lazy.select(
-            rejected=(pl.col("outcome") == REJECTED).sum(),
-            pending=(pl.col("outcome") == PENDING).sum(),
-            missing=(pl.col("outcome").is_in(REQUESTED)
-                     & (pl.col("server_state") == "missing")).sum(),
-            overdue=pl.col("overdue").sum(),
-        ),
+        lazy.select(**{name: (needs(name) & ~acknowledged(name)).sum() for name in ATTENTION}),
+        lazy.select(**{name: (needs(name) & acknowledged(name)).sum() for name in settled}),
         finished.select(
             completed=pl.len(),
             median=pl.col("hours_to_finish").median(),
@@ -207,6 +245,7 @@ def summarize(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
         "outcome": _counts(outcome),
         "server_state": _counts(state),
         "attention": {name: int(n) for name, n in attention.row(0, named=True).items()},
+        "acknowledged": {name: int(n) for name, n in decided.row(0, named=True).items()},
         "figures": {"requests_sent": sent, "completed": done, "still_open": sent - done,
                     "median_hours_to_finish": _rounded(hours["median"][0]),
                     "p90_hours_to_finish": _rounded(hours["p90"][0])},

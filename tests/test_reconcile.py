@@ -121,6 +121,7 @@ def test_summary_counts() -> None:
         "outcome": {"accepted": 2, "rejected": 1},
         "server_state": {"finished": 1, "missing": 1},
         "attention": {"rejected": 1, "pending": 0, "missing": 1, "overdue": 0},
+        "acknowledged": {"rejected": 0, "missing": 0, "overdue": 0},
         "figures": {"requests_sent": 2, "completed": 1, "still_open": 1,
                     "median_hours_to_finish": 1.0, "p90_hours_to_finish": 1.0},
     }
