@@ -342,8 +342,8 @@ def story_text(story: Story) -> str:
                      f"{about['started_seen_at'] or 'not seen'}, finished "
                      f"{about['finished_seen_at'] or 'not seen'})")
     for a in story.acknowledgements:
-        lines.append(f"  {'acknowledged:':<12}{a['category']} by {a['by']} at {a['at']}: "
-                     f"{a['reason']}")
+        lines.append(f"  {'decision:':<12}{a['category']} acknowledged by {a['by']} at "
+                     f"{a['at']}: {a['reason']}")
     return "\n".join(lines)
 
 
