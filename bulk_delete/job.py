@@ -61,8 +61,7 @@ def dry_run(settings: Settings, source: Source, view: View, *,
     if manifest is not None and manifest.kind != settings.kind:
         raise UsageError(f"{settings.checkpoint_dir} belongs to a {manifest.kind} job, "
                          f"not {settings.kind}")
-    if manifest is not None:
-        require(manifest.pseudonym_key, key, "submit --dry-run")
+    _require_key(settings, key, "submit --dry-run")
     to_send = plan_ids(settings, source, settings.checkpoint_dir / journal.NAME, view,
                        key=key)[0].to_send
     url = api.deletion_url(settings.api_url, settings.kind)
@@ -75,6 +74,8 @@ def dry_run(settings: Settings, source: Source, view: View, *,
 async def submit(settings: Settings, source: Source, view: View, *, skip_existing: bool,
                  connect: Connect = connect, key: PseudonymKey | None = None) -> ExitCode:
     """Plan, then send every planned ID (with ``key``, recognising pseudonymized ones)."""
+
+    _require_key(settings, key, "submit")
 
     async def step(checkpoint: Checkpoint, interrupts: Interrupts) -> ExitCode:
         to_send = planned(settings, source, checkpoint, view, key=key)
@@ -90,6 +91,7 @@ async def run(settings: Settings, source: Source, view: View, *, skip_existing: 
     """Submit, then reconcile, then retain as ``checking.retention`` says: the cron default."""
     if checking.report is not None:
         report_files.check_path(checking.report)
+    _require_key(settings, checking.retention.key, "run")
 
     async def step(checkpoint: Checkpoint, interrupts: Interrupts) -> ExitCode:
         to_send = planned(settings, source, checkpoint, view, key=checking.retention.key)
@@ -135,6 +137,14 @@ async def reconcile(settings: Settings, view: View, *, checking: Checking,
         return code
 
     return await in_checkpoint(settings, "reconcile", step, view, create=False)
+
+
+def _require_key(settings: Settings, key: PseudonymKey | None, command: str) -> None:
+    """Refuse at once, before the lock and the plan, to plan against pseudonyms without
+    their key (planned() checks again under the lock)."""
+    manifest = read_manifest(settings.checkpoint_dir)
+    if manifest is not None:
+        require(manifest.pseudonym_key, key, command)
 
 
 async def _reconcile_shards(settings: Settings, members: list[Path], view: View,
