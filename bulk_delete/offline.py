@@ -54,7 +54,7 @@ async def acknowledge(settings: Settings, view: View, *, ids: Sequence[str],
             raise UsageError(f"{directory} has no report yet: reconcile first, then "
                              "acknowledge what it shows")
         verification.refuse_edited(directory, "acknowledge")
-        rows = republish.typed(report_files.read(found[-1]))
+        rows = republish.typed(report_files.scan(found[-1])).collect()
         picked = acknowledgements.chosen(rows, ids=ids, category=category, before=cutoff)
         entries = acknowledgements.entries(picked, by=who, reason=reason, at=at)
         if entries.height:
@@ -76,9 +76,10 @@ def _record(checkpoint: Checkpoint, entries: pl.DataFrame, at: str) -> None:
     decided = acknowledgements.per_id(pl.concat([acknowledgements.scan(directory),
                                                  entries.lazy()]))
 
-    def shown(rows: pl.DataFrame) -> pl.DataFrame:
-        kept = rows.drop(c for c in decided.columns if c != "id" and c in rows.columns)
-        return kept.join(decided, on="id", how="left", maintain_order="left")
+    def shown(rows: pl.LazyFrame) -> pl.LazyFrame:
+        held = rows.collect_schema().names()
+        kept = rows.drop(c for c in decided.columns if c != "id" and c in held)
+        return kept.join(decided.lazy(), on="id", how="left", maintain_order="left")
 
     republish.stage(rewrite, directory, checkpoint.manifest, shown, at)
     rewrite.commit(checkpoint.digests(), acknowledged=entries.height,

@@ -1,9 +1,9 @@
 """Keyed pseudonyms: an ID the evidence no longer names, that the key still recognises.
 
 A pseudonym is ``pseudonym:`` and the HMAC-SHA256, under the user's key, of the job's kind, a
-NUL and the ID, in lowercase base32 without padding (52 characters)::
+NUL and the ID, in 64 lowercase hex digits, as ``openssl dgst -sha256 -hmac`` prints it::
 
-    pseudonym:3nq7f2ohk0...    HMAC-SHA256(key, b"user\\x00usr_5b6762b34f")
+    pseudonym:d49fce3c06...    HMAC-SHA256(key, b"user\\x00usr_5b6762b34f")
 
 The same ID gives the same pseudonym in every file and every run, so the evidence still joins
 (journal, plans, history, report) and a later export's ID is recognised as already erased;
@@ -16,7 +16,6 @@ its fingerprint, a keyed hash of a fixed text, goes into the manifest, to refuse
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -31,7 +30,7 @@ from bulk_delete.types import Kind
 
 PREFIX = "pseudonym:"
 #: The whole shape of a pseudonym: a value like this is never an ID.
-PATTERN = r"^pseudonym:[a-z2-7]{52}$"
+PATTERN = r"^pseudonym:[0-9a-f]{64}$"
 #: Shorter keys are refused: a pseudonym is only as hard to reverse as its key is to guess.
 MIN_KEY_BYTES = 16
 KEY_VARIABLE = "BULK_DELETE_PSEUDONYM_KEY_FILE"
@@ -52,15 +51,19 @@ class PseudonymKey:
 
     def one(self, kind: Kind, subject: str) -> str:
         """The pseudonym of one ID."""
-        digest = hmac.digest(self._secret, f"{kind}\0{subject}".encode(), "sha256")
-        return PREFIX + base64.b32encode(digest).decode().rstrip("=").lower()
+        return PREFIX + self._digest(kind, subject).hex()
 
     def of(self, kind: Kind, ids: pl.Series) -> pl.Series:
-        """The pseudonym of each ID (null stays null), a batch at a time."""
-        parts = [pl.Series([None if i is None else self.one(kind, i)
-                            for i in ids.slice(offset, BATCH).to_list()], dtype=pl.String)
+        """The pseudonym of each ID (null stays null), a batch at a time: the HMACs in
+        Python (about 1.4 s a million), their hex in polars."""
+        parts = [pl.Series([None if i is None else self._digest(kind, i)
+                            for i in ids.slice(offset, BATCH).to_list()], dtype=pl.Binary)
                  for offset in range(0, len(ids), BATCH)]
-        return (pl.concat(parts) if parts else pl.Series([], dtype=pl.String)).alias(ids.name)
+        digests = pl.concat(parts) if parts else pl.Series([], dtype=pl.Binary)
+        return (PREFIX + digests.bin.encode("hex")).alias(ids.name)
+
+    def _digest(self, kind: Kind, subject: str) -> bytes:
+        return hmac.digest(self._secret, f"{kind}\0{subject}".encode(), "sha256")
 
 
 def key_from(secret: bytes) -> PseudonymKey:
@@ -117,18 +120,18 @@ def scrub(text: str, subject: str, pseudonym: str) -> str:
     return word.sub(pseudonym, text)
 
 
-def scrub_column(frame: pl.DataFrame, text: str, old: str = "id",
-                 new: str = "new_id") -> pl.DataFrame:
+def scrub_column(frame: pl.LazyFrame, text: str, old: str = "id",
+                 new: str = "new_id") -> pl.LazyFrame:
     """``frame`` with ``text`` scrubbed (:func:`scrub`) of ``old`` in each row where ``new`` is
-    set; only the rows whose text holds the ID at all are handed to Python."""
+    set; only the rows whose text holds the ID at all (few: June's messages rarely repeat an
+    ID) are read into Python, and joined back by ID and text."""
     holds = (pl.col(new).is_not_null()
-             & pl.col(text).str.contains(pl.col(old), literal=True)).fill_null(value=False)
-    marked = frame.with_columns(pl.col(text).cast(pl.String)).with_row_index("_row")
-    touched = marked.filter(holds)
+             & pl.col(text).cast(pl.String).str.contains(pl.col(old), literal=True)
+             ).fill_null(value=False)
+    touched = frame.filter(holds).select(old, new, text).unique().collect()
     if not touched.height:
         return frame
-    fixed = pl.Series("_fixed", [scrub(t, o, n) for t, o, n in
-                                 touched.select(text, old, new).iter_rows()], dtype=pl.String)
-    patch = touched.select("_row").with_columns(fixed)
-    return (marked.join(patch, on="_row", how="left", maintain_order="left")
-            .with_columns(pl.coalesce("_fixed", text).alias(text)).drop("_row", "_fixed"))
+    patch = touched.select(old, text, _fixed=pl.Series(
+        [scrub(t, o, n) for o, n, t in touched.iter_rows()], dtype=pl.String))
+    return (frame.join(patch.lazy(), on=[old, text], how="left", maintain_order="left")
+            .with_columns(pl.coalesce("_fixed", text).alias(text)).drop("_fixed"))

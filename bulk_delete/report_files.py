@@ -44,17 +44,19 @@ def writer(rows: pl.DataFrame | pl.LazyFrame, suffix: str) -> Callable[[Path], o
     return lazy.sink_ndjson
 
 
-def read(path: Path) -> pl.DataFrame:
+def scan(path: Path, suffix: str | None = None) -> pl.LazyFrame:
     """A report as written, in its own columns: CSV as text (so writing it again gives the
-    same bytes), the others with the types their format holds."""
-    suffix = path.suffix.lower()
+    same bytes), the others with the types their format holds; ``suffix`` names the format
+    when the file's own name does not. Only a JSON array is read whole (polars has no lazy
+    reader for one)."""
+    suffix = (suffix or path.suffix).lower()
     if suffix == ".csv":
-        return pl.read_csv(path, infer_schema=False)
+        return pl.scan_csv(path, infer_schema=False)
     if suffix == ".parquet":
-        return pl.read_parquet(path)
+        return pl.scan_parquet(path)
     if suffix == ".json":
-        return pl.read_json(path, infer_schema_length=None)
-    return pl.read_ndjson(path, infer_schema_length=None)
+        return pl.read_json(path, infer_schema_length=None).lazy()
+    return pl.scan_ndjson(path, infer_schema_length=None)
 
 
 def _json_array(rows: pl.LazyFrame, path: Path) -> None:

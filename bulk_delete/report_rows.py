@@ -45,7 +45,7 @@ COLUMNS = tuple(SCHEMA)
 #: into summary.json and report.html beside it.
 MEANING = {
     "id": "the ID exactly as the input file holds it; once retain has pseudonymized it, its "
-          "keyed pseudonym (pseudonym: and 52 base32 characters), never an ID",
+          "keyed pseudonym (pseudonym: and 64 hex digits), never an ID",
     "kind": "user or group: the June endpoint the request went to",
     "outcome": "accepted (June took the request); already_requested (June already held one: "
                "it answered 409 or said so, or --skip-existing found it listed); rejected "

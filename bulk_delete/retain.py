@@ -116,20 +116,19 @@ def _due(checkpoint: Checkpoint, policy: Policy, now: datetime) -> pl.DataFrame:
     return pl.concat([erase, hide.select("id", "new_id")]) if hide.height else erase
 
 
-def _mapped(rows: pl.DataFrame, due: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` with each due ID's rows erased or named by its pseudonym (in free text too)."""
-    if "id" not in rows.columns:
+def _mapped(rows: pl.LazyFrame, due: pl.DataFrame) -> pl.LazyFrame:
+    """``rows`` with each due ID's rows erased or named by its pseudonym (in free text too),
+    in their order: a pseudonymized report row keeps its place."""
+    names = rows.collect_schema().names()
+    if "id" not in names:
         return rows
-    joined = rows.join(due.select("id", "new_id", _erase=pl.col("new_id").is_null()),
+    joined = rows.join(due.lazy().select("id", "new_id", _erase=pl.col("new_id").is_null()),
                        on="id", how="left", maintain_order="left")
     kept = joined.filter(~pl.col("_erase").fill_null(value=False))
     for text in TEXTS:
-        if text in kept.columns:
+        if text in names:
             kept = scrub_column(kept, text)
-    mapped = kept.with_columns(pl.coalesce("new_id", "id").alias("id")).drop("new_id", "_erase")
-    if "outcome" in rows.columns and "server_state" in rows.columns:  # a report: sorted by ID
-        mapped = republish.in_order(mapped)
-    return mapped
+    return kept.with_columns(pl.coalesce("new_id", "id").alias("id")).drop("new_id", "_erase")
 
 
 def _stage_checkpoint(rewrite: Rewrite, checkpoint: Checkpoint, due: pl.DataFrame,
@@ -140,8 +139,8 @@ def _stage_checkpoint(rewrite: Rewrite, checkpoint: Checkpoint, due: pl.DataFram
     directory = checkpoint.directory
     lines = directory / journal.NAME
     if lines.exists():
-        rewrite.add(lines, "journal", lambda tmp: _mapped(journal.read(lines), due).write_csv(
-            tmp, separator="\t", quote_style="never"), mode="prefix")
+        rewrite.add(lines, "journal", lambda tmp: _mapped(journal.read(lines).lazy(), due)
+                    .sink_csv(tmp, separator="\t", quote_style="never"), mode="prefix")
     named = [*((p, "plan") for p in sorted((directory / PLANS).glob("*.parquet"))),
              *((p, "history") for p in history.files(directory)),
              *((p, acknowledgements.ROLE) for p in acknowledgements.files(directory))]
@@ -159,11 +158,11 @@ def _stage_checkpoint(rewrite: Rewrite, checkpoint: Checkpoint, due: pl.DataFram
 
 def _parquet(path: Path, due: pl.DataFrame, *, sort: bool) -> Any:
     def write(tmp: Path) -> None:
-        frame = _mapped(pl.read_parquet(path), due)
+        rows = _mapped(pl.scan_parquet(path), due)
         if sort:  # history files are sorted by ID: a lookup reads one row group
-            history.writer(frame.sort("id").lazy())(tmp)
+            history.writer(rows.sort("id"))(tmp)
         else:
-            frame.write_parquet(tmp)
+            rows.sink_parquet(tmp)
     return write
 
 

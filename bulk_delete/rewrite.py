@@ -63,6 +63,12 @@ class Rewrite:
         """Replace (or create) ``target`` with what ``write(path)`` writes, at commit."""
         self.changes.append(Change(target.absolute(), role, mode, write))
 
+    @staticmethod
+    def staged(target: Path) -> Path:
+        """Where the new ``target`` is, once staged and until it is renamed into place: what
+        a later change of the same rewrite reads (the summary, of the report staged before)."""
+        return _staged(target.absolute())
+
     def commit(self, chain: Chain, **facts: Any) -> list[dict[str, Any]]:
         """Stage, mark ready, rename, record (with ``facts``); returns the files' entries."""
         marker: dict[str, Any] = {

@@ -192,13 +192,26 @@ def _report_copy(report: Path, directory: Path, records: Iterable[dict[str, Any]
     if not report.is_file():
         raise UsageError(f"--report {report}: no such file")
     _, digest = file_digest(report)
-    written = [r for r in records if r.get("role") in ("report", "summary", "page")]
+    written = [r for r in _entries(records) if r.get("role") in ("report", "summary", "page")]
     for record in reversed(written):
         if record.get("sha256") == digest:
             return Finding("ok", str(report), f"the {record['role']} written as "
                                               f"{record.get('path')} at {record.get('at')}")
     return Finding("changed", str(report), f"matches none of the {len(written)} reports, "
                                            f"summaries and pages {directory} recorded")
+
+
+def _entries(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every file a record names, each file of a rewrite with the rewrite's time."""
+    found = []
+    for record in records:
+        files = record.get("files") if record.get("mode") == "rewrite" else None
+        if isinstance(files, list):
+            found += [{**entry, "at": record.get("at")} for entry in files
+                      if isinstance(entry, dict)]
+        else:
+            found.append(record)
+    return found
 
 
 def _by(record: dict[str, Any]) -> str:

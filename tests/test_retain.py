@@ -3,6 +3,8 @@ counts, outcomes, dates and figures kept, verify passing after it and failing on
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -151,6 +153,10 @@ async def test_verify_passes_after_retain_and_fails_on_any_other_edit(tmp_path: 
                if link.record and link.record.get("mode") == "rewrite"]
     entry = next(f for f in event["files"] if f["path"] == "report.csv")
     assert entry["old_size"] == len(old["report.csv"]) and entry["sha256"] != entry["old_sha256"]
+    copy = tmp_path / "for-the-auditor.csv"  # handed on after retain: still on the record
+    copy.write_bytes((state / "report.csv").read_bytes())
+    assert [f.status for each in verify(state, report=copy) for f in each.findings
+            if f.path == str(copy)] == ["ok"]
     journal = state / "journal.tsv"
     journal.write_bytes(journal.read_bytes().replace(b"\taccepted\t", b"\trejected\t", 1))
     assert status(state) == 1
@@ -246,6 +252,9 @@ async def test_erasure_removes_the_rows_and_keeps_the_counts(tmp_path: Path) -> 
         assert "Erased at " + erasure["at"] in (state / "report.html").read_text()
         await reconcile(run)
     assert status(state) == 0
+    held = job.status(run.settings())
+    assert (held.ids, held.pseudonymized, held.pseudonym_key) == (2, 0, KEY.fingerprint)
+    assert [e["rows"] for e in held.erased] == [len(DONE)]
 
 
 async def test_the_cron_applies_the_policy_on_run_and_reconcile(tmp_path: Path) -> None:
@@ -290,9 +299,13 @@ def test_the_key_is_kept_outside_the_checkpoint_and_long(tmp_path: Path) -> None
 
 
 def test_a_pseudonym_is_recognisable_and_keyed() -> None:
-    """Same key, kind and ID: the same pseudonym; another key or kind: another one."""
+    """HMAC-SHA256(key, kind NUL ID) in hex, as openssl prints it: the same for the same key,
+    kind and ID; another key or kind gives another one."""
     one = KEY.one("user", "u1")
-    assert one.startswith("pseudonym:") and len(one) == len("pseudonym:") + 52
+    assert one == "pseudonym:" + hmac.new(b"0123456789abcdef0123456789abcdef", b"user\x00u1",
+                                          hashlib.sha256).hexdigest()
+    assert one.startswith("pseudonym:") and len(one) == len("pseudonym:") + 64
+    assert KEY.of("user", pl.Series(["u1", None])).to_list() == [one, None]
     assert one == KEY.one("user", "u1") != KEY.one("group", "u1")
     assert one != key_from(b"another key, also long enough").one("user", "u1")
     assert isinstance(KEY, PseudonymKey)
