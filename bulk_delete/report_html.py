@@ -265,7 +265,10 @@ and of <code>runs.jsonl</code> as they stood. Each record holds the SHA-256 of t
 and every run prints the last one (the head): kept elsewhere, it shows that the record itself
 was not rewritten. <code>bulk-delete verify</code> checks them all and names any file that
 changed, was truncated or was edited (exit code 4; 0 when everything matches; an input file
-deleted after processing is named but is not a failure). <code>bulk-delete lookup ID</code>
+deleted after processing is named but is not a failure). When <code>bulk-delete retain</code>
+replaced IDs by pseudonyms or erased rows, or a person acknowledged rows, the files it rewrote
+are recorded as one event with their old and new SHA-256, and verify checks them against it.
+<code>bulk-delete lookup ID</code>
 shows one ID's whole story: the file and line it came from, every answer from June, and
 each state June listed and when. An input file can also be checked by hand:
 <code>sha256sum FILE</code> prints the hash shown above.</p>"""

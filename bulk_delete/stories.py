@@ -28,7 +28,7 @@ from bulk_delete.checkpoint import plans, read_manifest
 from bulk_delete.digests import inputs_of_plans
 from bulk_delete.errors import UsageError
 from bulk_delete.journal import FAILED, PENDING, REQUESTED
-from bulk_delete.pseudonyms import PseudonymKey
+from bulk_delete.pseudonyms import PseudonymKey, check_fingerprint
 from bulk_delete.report_rows import TIME_FORMAT
 
 #: A source row as lookup gives it (before the file's digest is added).
@@ -95,6 +95,7 @@ def of(directory: Path, ids: Sequence[str], *, key: PseudonymKey | None = None) 
     if manifest is None:
         raise UsageError(f"{directory} is not a checkpoint directory (no manifest.json); "
                          "pass --checkpoint-dir")
+    check_fingerprint(manifest.pseudonym_key, key)
     names = {i: key.one(manifest.kind, i) if key is not None and i else None for i in ids}
     where = pl.col("id").is_in([*ids, *(p for p in names.values() if p)])
     if "" in ids:  # an empty value in an input file: the plans hold it as null

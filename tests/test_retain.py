@@ -14,7 +14,7 @@ import pytest
 
 from bulk_delete import job, offline, stories
 from bulk_delete.answers import Answer
-from bulk_delete.digests import NAME, read_chain
+from bulk_delete.digests import NAME, read_chain, sha256
 from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.present import story_text
 from bulk_delete.pseudonyms import PseudonymKey, key_from, load
@@ -163,6 +163,29 @@ async def test_verify_passes_after_retain_and_fails_on_any_other_edit(tmp_path: 
     assert job.verify(run.settings(), run.view, report=None, head=None) is ExitCode.ATTENTION
 
 
+async def test_a_rewrite_record_must_start_from_the_digest_recorded_before(
+        tmp_path: Path) -> None:
+    """A rewrite record whose old digest of the report is not the one recorded before it
+    (a report edited, then laundered by a forged event) fails verify, chain intact."""
+    run = await finished_job(tmp_path)
+    state = tmp_path / "state"
+    await retain(run, pseudonymize_after=0, key=KEY)
+    lines = (state / NAME).read_bytes().split(b"\n")[:-1]
+    header, records = lines[0] + b"\n", [json.loads(line) for line in lines[1:]]
+    for record in records:
+        for entry in record.get("files", []):
+            if entry["path"] == "report.csv":
+                entry["old_sha256"] = "0" * 64
+    text, prev = header, sha256(header)
+    for record in records:
+        line = (json.dumps({**record, "prev": prev}) + "\n").encode()
+        text, prev = text + line, sha256(line)
+    (state / NAME).write_bytes(text)
+    [bad] = [f for each in verify(state) for f in each.findings if f.failed]
+    assert (bad.path, bad.status) == (NAME, "edited")
+    assert "old digest of report.csv is not the one recorded before" in bad.detail
+
+
 async def test_a_second_retain_changes_nothing(tmp_path: Path) -> None:
     """Nothing newly due: no file is rewritten and no rewrite is recorded."""
     run = await finished_job(tmp_path)
@@ -205,6 +228,8 @@ async def test_lookup_with_and_without_the_key(tmp_path: Path) -> None:
     assert "give their key (--pseudonym-key-file)" in story_text(lost)
     [plain] = stories.of(state, [OPEN])
     assert plain.known and plain.pseudonym is None
+    with pytest.raises(UsageError, match="another key"):
+        stories.of(state, [DONE[1]], key=key_from(b"another key, also long enough"))
 
 
 async def test_a_resubmission_recognises_an_erased_id_only_with_the_key(tmp_path: Path) -> None:
