@@ -215,8 +215,7 @@ def retain(ctx: click.Context, /, **params: Any) -> ExitCode:
 
     Example:
 
-        BULK_DELETE_PSEUDONYM_KEY_FILE=/secrets/pseudonyms.key \
-            bulk-delete retain --pseudonymize-after 30 --erase-after 730
+        bulk-delete retain --pseudonymize-after 30 --pseudonym-key-file /secrets/ids.key
     """
     settings = _settings(ctx, params)
     return _run(lambda: offline.retain(settings, _view(), _policy(params, settings)))
@@ -243,8 +242,7 @@ def acknowledge(ctx: click.Context, /, **params: Any) -> ExitCode:
 
     Example:
 
-        bulk-delete acknowledge --outcome rejected --before 2026-07-01 \
-            --reason "June has no such user: nothing to erase"
+        bulk-delete acknowledge --outcome rejected --reason "June has no such user"
     """
     settings = _settings(ctx, params)
     return _run(lambda: offline.acknowledge(
