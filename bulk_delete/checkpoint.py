@@ -5,6 +5,8 @@
     journal.tsv     one line per ID outcome (journal.py), the source of truth
     plans/          the IDs each run read, with file and line, for the report and ``lookup``
     history/        what each reconcile saw at June (history.py)
+    acknowledged/   each person's decision on rows that needed attention (acknowledgements.py)
+    erased/         what rows erased by ``retain`` still count for (erasures.py)
     runs.jsonl      a line when each run starts and ends, for ``status``
     digests.jsonl   digests of every file read or written, hash-chained (digests.py)
     lock            held with flock(2) while a process works here
@@ -25,7 +27,7 @@ from typing import Any
 
 import polars as pl
 
-from bulk_delete import __version__
+from bulk_delete import __version__, acknowledgements, erasures, rewrite
 from bulk_delete.digests import Chain
 from bulk_delete.errors import CheckpointError
 from bulk_delete.files import fsync_dir, write_private
@@ -36,7 +38,9 @@ from bulk_delete.types import AuthForm, Kind
 #: Where each run's plan is kept, and the history's files.
 PLANS = "plans"
 #: The folders of files written whole that the digest record names, and their role there.
-RECORDED = ((PLANS, "plan"), (HISTORY, "history"))
+RECORDED = ((PLANS, "plan"), (HISTORY, "history"),
+            (acknowledgements.DIRECTORY, acknowledgements.ROLE),
+            (erasures.DIRECTORY, erasures.ROLE))
 #: A plan's columns as read back (plan.Plan.for_report writes them).
 PLAN_SCHEMA = {"id": pl.String, "outcome": pl.String, "error": pl.String, "file": pl.String,
                "line": pl.UInt32}
@@ -55,6 +59,9 @@ class Manifest:
     auth_style: AuthForm | None = None
     #: What the last ``doctor`` found (doctor.py), with when; None until one ran.
     doctor: dict[str, Any] | None = None
+    #: The fingerprint of the key ``retain`` pseudonymizes IDs with (pseudonyms.py); None
+    #: until it first used one. Every later command that needs a key needs this one.
+    pseudonym_key: str | None = None
 
 
 class Checkpoint:
@@ -86,6 +93,7 @@ class Checkpoint:
         lock_fd = _lock(directory)
         try:
             manifest = _manifest(directory, kind, api_host, create=create)
+            rewrite.finish(directory)  # a retain or acknowledge a crash cut short
         except BaseException:
             os.close(lock_fd)
             raise
@@ -116,6 +124,18 @@ class Checkpoint:
                                 doctor={"at": utc_now(), **findings})
         _write_manifest(self.directory, self.manifest)
 
+    def record_pseudonym_key(self, fingerprint: str) -> None:
+        """Bind the checkpoint to the key of its pseudonyms (only its fingerprint is kept)."""
+        if self.manifest.pseudonym_key != fingerprint:
+            self.manifest = replace(self.manifest, pseudonym_key=fingerprint)
+            _write_manifest(self.directory, self.manifest)
+
+    def close_journal(self) -> None:
+        """Let go of the journal (a rewrite replaces the file); :meth:`journal` opens it anew."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
     def digests(self) -> Chain:
         """The digest record, open for appending."""
         if self._digests is None:
@@ -133,8 +153,9 @@ class Checkpoint:
         """Record the journal and runs.jsonl as they stand, and any plan or history file not
         yet recorded (one written just before a crash); return the record's head."""
         chain = self.digests()
+        known = chain.names()
         for path, role in written_files(self.directory):
-            if not chain.recorded(path):
+            if chain.name(path) not in known:
                 chain.whole(path, role)
         for name, role in ((NAME, "journal"), ("runs.jsonl", "runs")):
             if (self.directory / name).exists():
@@ -176,7 +197,7 @@ def read_manifest(directory: Path) -> Manifest | None:
 
 
 def written_files(directory: Path) -> Iterator[tuple[Path, str]]:
-    """Each plan and state-history file in ``directory``, in order, with its role."""
+    """Each file written whole in the folders of RECORDED, in order, with its role."""
     for sub, role in RECORDED:
         for path in sorted((directory / sub).glob("*.parquet")):
             yield path, role
@@ -245,7 +266,8 @@ def _manifest(directory: Path, kind: Kind | None, api_host: str | None, *,
         manifest = Manifest(kind=data["kind"], api_host=data["api_host"],
                             tool_version=data.get("tool_version", "?"),
                             created_at=data.get("created_at", ""),
-                            auth_style=data.get("auth_style"), doctor=data.get("doctor"))
+                            auth_style=data.get("auth_style"), doctor=data.get("doctor"),
+                            pseudonym_key=data.get("pseudonym_key"))
         if manifest.auth_style not in (None, "raw", "basic"):
             raise ValueError(manifest.auth_style)
     except (OSError, ValueError, KeyError, TypeError):

@@ -12,12 +12,21 @@ from typing import Any
 
 import click
 
-from bulk_delete import __version__, job
+from bulk_delete import __version__, job, offline, pseudonyms
 from bulk_delete.config import Settings, resolve
 from bulk_delete.errors import BulkDeleteError, ExitCode
 from bulk_delete.logs import configure, get_logger, log_format, redact, set_secrets
-from bulk_delete.options import common, connection, inputs, layout, reporting
+from bulk_delete.options import (
+    common,
+    connection,
+    inputs,
+    layout,
+    pseudonym_key,
+    reporting,
+    retention,
+)
 from bulk_delete.present import View
+from bulk_delete.retain import Policy
 from bulk_delete.sandbox.cli import sandbox
 
 
@@ -42,6 +51,7 @@ def cli() -> None:
 @inputs
 @click.option("--dry-run", is_flag=True,
               help="Read and plan, print what would be sent, send nothing, need no key.")
+@pseudonym_key
 @connection
 @common
 @click.pass_context
@@ -53,33 +63,38 @@ def submit(ctx: click.Context, /, **params: Any) -> ExitCode:
         JUNE_API_KEY_FILE=key.txt bulk-delete submit exports/*.csv --kind user
     """
     settings = _settings(ctx, params)
+    key = _key(params, settings)
     if params["dry_run"]:
-        return job.dry_run(settings, _source(params), _view())
+        return job.dry_run(settings, _source(params), _view(), key=key)
     return _run(lambda: job.submit(settings, _source(params), _view(),
-                                   skip_existing=params["skip_existing"]))
+                                   skip_existing=params["skip_existing"], key=key))
 
 
 @cli.command()
 @inputs
 @reporting
+@retention
 @connection
 @common
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> ExitCode:
-    """Submit, then reconcile: the cron default.
+    """Submit, then reconcile, then apply the retention policy: the cron default.
 
     Example:
 
         bulk-delete run sample_data/users.csv --sandbox
+
+        bulk-delete run exports/*.csv --pseudonymize-after 30 --erase-after 730
     """
     settings = _settings(ctx, params)
     return _run(lambda: job.run(settings, _source(params), _view(),
                                 skip_existing=params["skip_existing"],
-                                checking=_checking(params)))
+                                checking=_checking(params, settings)))
 
 
 @cli.command()
 @reporting
+@retention
 @connection
 @common
 @click.option("--kind", envvar="BULK_DELETE_KIND", type=click.Choice(["user", "group"]),
@@ -93,7 +108,7 @@ def reconcile(ctx: click.Context, /, **params: Any) -> ExitCode:
         bulk-delete reconcile --checkpoint-dir /data/users --report /data/report.parquet
     """
     settings = _settings(ctx, params)
-    return _run(lambda: job.reconcile(settings, _view(), checking=_checking(params)))
+    return _run(lambda: job.reconcile(settings, _view(), checking=_checking(params, settings)))
 
 
 @cli.command()
@@ -165,20 +180,74 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitCode:
 @cli.command()
 @click.argument("ids", metavar="ID...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+@pseudonym_key
 @common
 @click.pass_context
 def lookup(ctx: click.Context, /, **params: Any) -> ExitCode:
     """One ID's story, offline: input file and line, every answer, each state June listed.
 
     Answers one person or one auditor question without opening a report of millions of
-    rows. No key, no network, no lock.
+    rows. No API key, no network, no lock. An ID that retain pseudonymized is found with
+    the pseudonym key.
 
     Example:
 
         bulk-delete lookup usr_5b6762b34f --checkpoint-dir /data/users --json
     """
-    return job.lookup(_settings(ctx, params), params["ids"], _view(),
-                      as_json=params["as_json"])
+    settings = _settings(ctx, params)
+    return job.lookup(settings, params["ids"], _view(), as_json=params["as_json"],
+                      key=_key(params, settings))
+
+
+@cli.command()
+@retention
+@common
+@click.pass_context
+def retain(ctx: click.Context, /, **params: Any) -> ExitCode:
+    """Pseudonymize, then erase, the personal data the evidence no longer needs, offline.
+
+    Every ID whose request June finished at least --pseudonymize-after DAYS ago is
+    replaced by its keyed pseudonym in the journal, plans, history, acknowledgements,
+    report, summary and page; the rows of requests finished at least --erase-after DAYS
+    ago are removed, their counts and figures kept. Everything else stays as it is. The
+    digest record chains the rewrite, so verify still passes. No API key, no network;
+    it takes the lock.
+
+    Example:
+
+        bulk-delete retain --pseudonymize-after 30 --pseudonym-key-file /secrets/ids.key
+    """
+    settings = _settings(ctx, params)
+    return _run(lambda: offline.retain(settings, _view(), _policy(params, settings)))
+
+
+@cli.command()
+@click.argument("ids", metavar="[ID]...", nargs=-1)
+@click.option("--outcome", "category", type=click.Choice(["rejected", "missing", "unverified",
+                                                          "overdue"]),
+              help="Acknowledge every row that needs this attention and nobody acknowledged.")
+@click.option("--before", metavar="DATE",
+              help="With --outcome: only rows submitted before DATE (YYYY-MM-DD, UTC).")
+@click.option("--reason", required=True, metavar="TEXT",
+              help="Why this needs nobody any more, for whoever reads the report later.")
+@click.option("--by", metavar="NAME", help="Who decides [default: your user name].")
+@common
+@click.pass_context
+def acknowledge(ctx: click.Context, /, **params: Any) -> ExitCode:
+    """Record a person's decision on rows that need attention, so exit 4 means news.
+
+    The rows (named IDs, or every row of one --outcome) stay in the report with the
+    decision shown (who, when, why); the exit code then counts only attention nobody
+    acknowledged: a new rejection still exits 4. Offline; it takes the lock.
+
+    Example:
+
+        bulk-delete acknowledge --outcome rejected --reason "June has no such user"
+    """
+    settings = _settings(ctx, params)
+    return _run(lambda: offline.acknowledge(
+        settings, _view(), ids=params["ids"], category=params["category"],
+        before=params["before"], reason=params["reason"], by=params["by"]))
 
 
 cli.add_command(sandbox)
@@ -198,9 +267,25 @@ def _view() -> View:
     return View(log_format())
 
 
-def _checking(params: dict[str, Any]) -> job.Checking:
+def _checking(params: dict[str, Any], settings: Settings) -> job.Checking:
     return job.Checking(report=params["report"], deadline_hours=params["deadline_hours"],
-                        pending_ok=params["pending_ok"], full=params["full"])
+                        pending_ok=params["pending_ok"], full=params["full"],
+                        retention=_policy(params, settings))
+
+
+def _key(params: dict[str, Any], settings: Settings) -> pseudonyms.PseudonymKey | None:
+    """The pseudonym key, if given; never inside the checkpoint (or the shards' parent)."""
+    path = params.get("pseudonym_key_file")
+    if path is None:
+        return None
+    directory = settings.checkpoint_dir
+    return pseudonyms.load(path, [directory, directory.parent] if settings.shard else
+                           [directory])
+
+
+def _policy(params: dict[str, Any], settings: Settings) -> Policy:
+    return Policy(pseudonymize_after=params["pseudonymize_after"],
+                  erase_after=params["erase_after"], key=_key(params, settings))
 
 
 def _source(params: dict[str, Any]) -> job.Source:

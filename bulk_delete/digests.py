@@ -12,6 +12,11 @@ it). ``prefix``: an append-only file (the journal, runs.jsonl) whose first ``siz
 that SHA-256; later appends keep it true, any edit or truncation breaks it. Paths inside the
 directory are relative to it (the directory may move); others are absolute.
 
+A *rewrite* record (``mode`` ``rewrite``, written by ``retain`` and ``acknowledge``) replaces
+several files as one event: ``files`` lists each with its ``old_size``/``old_sha256`` (none for
+a new file) and its new ``size``, ``sha256`` and ``mode``. From there on that is the file's
+record: the journal's earlier prefixes no longer apply, since its lines were rewritten.
+
 ``prev`` is the SHA-256 of the line before (of the header line for the first record): no
 record can be changed, removed or slipped in without breaking every ``prev`` after it. The
 SHA-256 of the last line, the *head*, is printed at the end of every run. Kept elsewhere (a
@@ -137,22 +142,26 @@ class Chain:
 
     def _file(self, path: Path, role: str, mode: str) -> None:
         size, digest = file_digest(path)
-        self._append(role=role, path=self._name(path), mode=mode, size=size, sha256=digest)
+        self._append(role=role, path=self.name(path), mode=mode, size=size, sha256=digest)
+
+    def rewritten(self, event: str, files: list[dict[str, Any]], **facts: Any) -> None:
+        """Record files replaced as one event (``files`` as the module docstring says)."""
+        self._append(role=event, mode="rewrite", files=files, **facts)
 
     def input(self, receipt: InputFile) -> None:
         """Record an input file with the digest taken when it was read."""
         self._append(role="input", path=receipt.resolved, mode="whole", size=receipt.size,
                      sha256=receipt.sha256, given=receipt.path, at=receipt.read_at)
 
-    def recorded(self, path: Path) -> bool:
-        """Whether a record names this file (by its path)."""
-        name = self._name(path)
-        return any(record.get("path") == name for record in self.records)
+    def names(self) -> set[str]:
+        """Every file a record names, as it names them."""
+        return set(file_records(self.records))
 
     def close(self) -> None:
         self._log.close()
 
-    def _name(self, path: Path) -> str:
+    def name(self, path: Path) -> str:
+        """The path as a record names it: relative inside the directory, else absolute."""
         try:
             return str(path.resolve().relative_to(self.directory.resolve()))
         except ValueError:
@@ -166,6 +175,22 @@ class Chain:
         self._log.append(line)
         self.records.append(record)
         self.head = sha256(line)
+
+
+def file_records(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each file's records, oldest first, by the path they name. A rewrite record starts its
+    files' lists afresh with what it recorded (its time and command included)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("mode") == "rewrite" and isinstance(record.get("files"), list):
+            for entry in record["files"]:
+                if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                    found[entry["path"]] = [{**entry, "at": record.get("at"),
+                                             "command": record.get("command"),
+                                             "seq": record.get("seq"), "rewritten": True}]
+        elif isinstance(record.get("path"), str):
+            found.setdefault(record["path"], []).append(record)
+    return found
 
 
 def inputs_read(directory: Path) -> list[InputFile]:

@@ -25,7 +25,15 @@ from typing import Any, Final
 
 import polars as pl
 
-from bulk_delete import __version__, history, journal, report_files, report_rows
+from bulk_delete import (
+    __version__,
+    acknowledgements,
+    erasures,
+    history,
+    journal,
+    report_files,
+    report_rows,
+)
 from bulk_delete.checkpoint import last_runs, plans
 from bulk_delete.digests import InputFile, inputs_read
 from bulk_delete.listing import LISTED_SCHEMA, most_advanced
@@ -154,17 +162,20 @@ class Workspace:
                 added[member.directory] = path
         rows = pl.scan_parquet(parts)
         report_files.write(rows, job.report)
-        counted = report_rows.summarize(rows)
+        directories = [member.directory for member in self.members]
+        # Rows erased by retain still count (no ID, no attention): the figures stay.
+        counted = erasures.with_erased(rows, directories)
+        summarized = report_rows.summarize(counted)
         summary = {"reconciled_at": _time(job.now), "deadline_hours": job.deadline_hours,
-                   **counted, "unverified_reason": _reason(counted, job.stops),
+                   **summarized, "unverified_reason": _reason(summarized, job.stops),
+                   "retention": erasures.retention(rows, directories),
                    "about": {"tool": f"bulk-delete {__version__}", "kind": job.kind,
                              "api_host": job.api_host, "report": job.report.name,
                              "columns": report_rows.MEANING}}
         summary_path = job.report.with_name("summary.json")
         report_files.write_summary(summary, summary_path)
         page = job.report.with_name("report.html")
-        directories = [member.directory for member in self.members]
-        write_page(page, PageData(rows=rows, summary=summary, runs=_runs(directories),
+        write_page(page, PageData(rows=counted, summary=summary, runs=_runs(directories),
                                   writer=os.getpid(), inputs=_inputs(directories),
                                   tool_version=__version__, generated_at=_time(job.now),
                                   kind=job.kind, api_host=job.api_host,
@@ -196,10 +207,13 @@ class Workspace:
         new = history.changes(seen, previous, job.now).sort("id")
         new.write_parquet(self.path / f"history-{member.index}-{number:05d}.parquet",
                           compression=SCRATCH)
+        decided = acknowledgements.per_id(acknowledgements.scan(member.directory)
+                                          .filter(where("id")))
         return report_rows.report_rows(outcomes, pending, listed, kind=job.kind, now=job.now,
                                    deadline_hours=job.deadline_hours,
                                    seen=history.advance(previous, new),
-                                   unverified=job.unverified)
+                                   unverified=job.unverified,
+                                   acknowledgements=decided)
 
     def _invalid(self, job: Job) -> pl.DataFrame:
         """The invalid input rows of every plan, once each: the report's last rows."""
@@ -221,7 +235,7 @@ class Workspace:
 def _reason(summary: dict[str, Any], stops: tuple[Stop, ...]) -> str | None:
     """Why the unverified IDs are not called missing, for people: each read that stopped
     short and why; None when no ID is unverified."""
-    if not summary["attention"]["unverified"]:
+    if not summary["server_state"].get(report_rows.UNVERIFIED):
         return None
     return "; ".join(str(stop) for stop in stops)
 

@@ -1,6 +1,7 @@
 """The state history: what every reconcile saw at June of each ID it sent, kept for good.
 
     history/000001.parquet, 000002.parquet, ...   one file per reconcile, never rewritten
+                                                  (but by retain, in place: retain.py)
 
 A file holds a row for each sent ID whose record at June changed since the last known state
 (first listed, or a new state, request id or June timestamp), sorted by ID::
@@ -26,6 +27,7 @@ means parsing every line.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -124,6 +126,11 @@ def append(directory: Path, rows: pl.LazyFrame) -> Path | None:
     existing = files(directory)
     number = int(existing[-1].stem) + 1 if existing else 1
     path = directory / DIRECTORY / f"{number:06d}.parquet"
-    write_private(path, lambda tmp: rows.select(list(SCHEMA)).sink_parquet(
-        tmp, row_group_size=ROW_GROUP, statistics=True))
+    write_private(path, writer(rows))
     return path
+
+
+def writer(rows: pl.LazyFrame) -> Callable[[Path], object]:
+    """What writes history rows (sorted by ID) into a given file, as history files are."""
+    return lambda tmp: rows.select(list(SCHEMA)).sink_parquet(
+        tmp, row_group_size=ROW_GROUP, statistics=True)

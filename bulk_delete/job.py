@@ -11,7 +11,17 @@ import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from bulk_delete import api, config, diagnosis, journal, report_files, shards, stories, verification
+from bulk_delete import (
+    api,
+    config,
+    diagnosis,
+    erasures,
+    journal,
+    report_files,
+    shards,
+    stories,
+    verification,
+)
 from bulk_delete.checkpoint import Checkpoint, last_runs, read_manifest
 from bulk_delete.config import Settings
 from bulk_delete.connection import Connect, connect
@@ -20,6 +30,7 @@ from bulk_delete.digests import Chain
 from bulk_delete.errors import ExitCode, UsageError
 from bulk_delete.interrupts import Interrupts
 from bulk_delete.present import Status, View
+from bulk_delete.pseudonyms import PseudonymKey, require
 from bulk_delete.steps import (
     Checking,
     Source,
@@ -30,6 +41,7 @@ from bulk_delete.steps import (
     plan_ids,
     planned,
     reconcile_step,
+    retain_step,
     submit_step,
 )
 
@@ -42,13 +54,16 @@ DRY_RUN_SHOWN = 5
 DOCTOR_IDS = 1_000_000
 
 
-def dry_run(settings: Settings, source: Source, view: View) -> ExitCode:
+def dry_run(settings: Settings, source: Source, view: View, *,
+            key: PseudonymKey | None = None) -> ExitCode:
     """Read and plan, show the plan and the first requests; send nothing, need no key."""
     manifest = read_manifest(settings.checkpoint_dir)
     if manifest is not None and manifest.kind != settings.kind:
         raise UsageError(f"{settings.checkpoint_dir} belongs to a {manifest.kind} job, "
                          f"not {settings.kind}")
-    to_send = plan_ids(settings, source, settings.checkpoint_dir / journal.NAME, view)[0].to_send
+    _require_key(settings, key, "submit --dry-run")
+    to_send = plan_ids(settings, source, settings.checkpoint_dir / journal.NAME, view,
+                       key=key)[0].to_send
     url = api.deletion_url(settings.api_url, settings.kind)
     shown = [(url, api.deletion_body(settings.kind, subject))
              for subject in to_send.head(DRY_RUN_SHOWN)]
@@ -57,11 +72,13 @@ def dry_run(settings: Settings, source: Source, view: View) -> ExitCode:
 
 
 async def submit(settings: Settings, source: Source, view: View, *, skip_existing: bool,
-                 connect: Connect = connect) -> ExitCode:
-    """Plan, then send every planned ID."""
+                 connect: Connect = connect, key: PseudonymKey | None = None) -> ExitCode:
+    """Plan, then send every planned ID (with ``key``, recognising pseudonymized ones)."""
+
+    _require_key(settings, key, "submit")
 
     async def step(checkpoint: Checkpoint, interrupts: Interrupts) -> ExitCode:
-        to_send = planned(settings, source, checkpoint, view)
+        to_send = planned(settings, source, checkpoint, view, key=key)
         async with connected(connect, settings, checkpoint, view) as conn:
             return await submit_step(conn, checkpoint, to_send, interrupts, view,
                                       skip_existing=skip_existing)
@@ -71,19 +88,23 @@ async def submit(settings: Settings, source: Source, view: View, *, skip_existin
 
 async def run(settings: Settings, source: Source, view: View, *, skip_existing: bool,
               checking: Checking, connect: Connect = connect) -> ExitCode:
-    """Submit, then reconcile: the cron default."""
+    """Submit, then reconcile, then retain as ``checking.retention`` says: the cron default."""
     if checking.report is not None:
         report_files.check_path(checking.report)
+    _require_key(settings, checking.retention.key, "run")
 
     async def step(checkpoint: Checkpoint, interrupts: Interrupts) -> ExitCode:
-        to_send = planned(settings, source, checkpoint, view)
+        to_send = planned(settings, source, checkpoint, view, key=checking.retention.key)
         async with connected(connect, settings, checkpoint, view) as conn:
             code = await submit_step(conn, checkpoint, to_send, interrupts, view,
                                       skip_existing=skip_existing)
             if code not in (ExitCode.OK, ExitCode.ATTENTION):
                 return code
-            return await reconcile_step(conn, [checkpoint], checkpoint.digests(), checking,
+            code = await reconcile_step(conn, [checkpoint], checkpoint.digests(), checking,
                                          view)
+        if checking.retention:
+            retain_step(checkpoint, checking.retention, view)
+        return code
 
     return await in_checkpoint(settings, "run", step, view, create=True)
 
@@ -98,6 +119,9 @@ async def reconcile(settings: Settings, view: View, *, checking: Checking,
     if checking.report is not None:
         report_files.check_path(checking.report)
     members = shards.directories(settings.checkpoint_dir)
+    if members and checking.retention:
+        raise UsageError("--pseudonymize-after and --erase-after work on one checkpoint at a "
+                         "time: run retain (or run) with --shard K/N on each shard")
     if members:
         return await _reconcile_shards(settings, members, view, checking, connect)
 
@@ -106,10 +130,21 @@ async def reconcile(settings: Settings, view: View, *, checking: Checking,
         effective = config.for_job(settings, kind=held.kind, api_host=held.api_host,
                                    directory=checkpoint.directory)
         async with connected(connect, effective, checkpoint, view) as conn:
-            return await reconcile_step(conn, [checkpoint], checkpoint.digests(), checking,
+            code = await reconcile_step(conn, [checkpoint], checkpoint.digests(), checking,
                                          view)
+        if checking.retention:
+            retain_step(checkpoint, checking.retention, view)
+        return code
 
     return await in_checkpoint(settings, "reconcile", step, view, create=False)
+
+
+def _require_key(settings: Settings, key: PseudonymKey | None, command: str) -> None:
+    """Refuse at once, before the lock and the plan, to plan against pseudonyms without
+    their key (planned() checks again under the lock)."""
+    manifest = read_manifest(settings.checkpoint_dir)
+    if manifest is not None:
+        require(manifest.pseudonym_key, key, command)
 
 
 async def _reconcile_shards(settings: Settings, members: list[Path], view: View,
@@ -176,10 +211,13 @@ def status(settings: Settings) -> Status:
     runs = last_runs(directory)
     starts = [r for r in runs if r.get("event") == "start"]
     ends = [r for r in runs if r.get("event") == "end"]
+    kept = erasures.retention(latest.lazy(), [directory])
     return Status(directory=directory, kind=manifest.kind, api_host=manifest.api_host,
                   created_at=manifest.created_at, ids=latest.height,
                   outcomes=dict(latest.group_by("outcome").len().sort("outcome").rows()),
-                  last_start=starts[-1] if starts else None, last_end=ends[-1] if ends else None)
+                  last_start=starts[-1] if starts else None, last_end=ends[-1] if ends else None,
+                  pseudonymized=kept["pseudonymized_rows"], erased=kept["erasures"],
+                  pseudonym_key=manifest.pseudonym_key)
 
 
 def verify(settings: Settings, view: View, *, report: Path | None,
@@ -191,7 +229,8 @@ def verify(settings: Settings, view: View, *, report: Path | None,
     return ExitCode.ATTENTION if verification.failures(checked) else ExitCode.OK
 
 
-def lookup(settings: Settings, ids: Sequence[str], view: View, *, as_json: bool) -> ExitCode:
-    """Each ID's story, offline, without the lock."""
-    view.looked_up(stories.of(settings.checkpoint_dir, ids), as_json=as_json)
+def lookup(settings: Settings, ids: Sequence[str], view: View, *, as_json: bool,
+           key: PseudonymKey | None = None) -> ExitCode:
+    """Each ID's story, offline, without the lock; with ``key``, found by its pseudonym too."""
+    view.looked_up(stories.of(settings.checkpoint_dir, ids, key=key), as_json=as_json)
     return ExitCode.OK

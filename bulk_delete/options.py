@@ -107,3 +107,24 @@ reporting = stack(
                  help="Read June's whole listing for every sent ID, also those the state history "
                       "knows finished, even once every ID looked for is found."),
 )
+
+#: The key of the IDs' pseudonyms (pseudonyms.py): retain makes them, lookup and submit
+#: recognise them.
+pseudonym_key = click.option(
+    "--pseudonym-key-file", envvar="BULK_DELETE_PSEUDONYM_KEY_FILE", show_envvar=True,
+    type=click.Path(path_type=Path, dir_okay=False), metavar="PATH",
+    help="File holding the key of the IDs' pseudonyms (16 bytes or more, kept outside the "
+         "checkpoint): retain makes them with it, lookup and submit recognise them.")
+
+#: How long the evidence names people, and keeps their rows, once June finished (retain.py).
+retention = stack(
+    click.option("--pseudonymize-after", envvar="BULK_DELETE_PSEUDONYMIZE_AFTER",
+                 show_envvar=True, type=click.IntRange(min=0), metavar="DAYS",
+                 help="Replace every ID whose request June finished at least DAYS ago (0: as "
+                      "soon as finished) by its keyed pseudonym, in every file that names it."),
+    click.option("--erase-after", envvar="BULK_DELETE_ERASE_AFTER", show_envvar=True,
+                 type=click.IntRange(min=0), metavar="DAYS",
+                 help="Remove the rows of requests June finished at least DAYS ago; the counts "
+                      "and the regulator's figures stay."),
+    pseudonym_key,
+)

@@ -6,17 +6,27 @@ in the journal), to send. So per file ``rows = invalid + duplicate + done + to_s
 
 All set work is polars (hashes, sorts, joins): a Python set of ten million IDs costs ~100 MiB
 per million and takes longer than the whole plan.
+
+Once ``retain`` has pseudonymized IDs, the journal holds their pseudonyms, not the IDs: given
+the key, an ID whose pseudonym has a final outcome is done too (only IDs not already done in
+plain text are hashed), so a person erased a year ago is not sent again, and their ID is never
+written back in plain text. An input value shaped like a pseudonym is invalid: it came from a
+report, not from a person.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 
 from bulk_delete.journal import INVALID, PENDING
+from bulk_delete.pseudonyms import PATTERN, PREFIX, is_pseudonym
+
+#: The pseudonym of each ID of a series (pseudonyms.PseudonymKey.of, for the job's kind).
+Pseudonymize = Callable[[pl.Series], pl.Series]
 
 
 @dataclass(frozen=True)
@@ -65,34 +75,37 @@ class Plan:
             error=pl.lit(None, pl.String), file="file", line="line",
         )
         blank = pl.col("raw").str.strip_chars().fill_null("") == ""
+        why = (pl.when(blank).then(pl.lit("empty ID"))
+               .when(pl.col("raw").str.contains(PATTERN)).then(pl.lit("a pseudonym, not an ID"))
+               .otherwise(pl.lit("control character")))
         invalid = self.invalid_rows.select(
             id="raw",
             outcome=pl.lit(INVALID, pl.Categorical),
-            error=pl.format(
-                "{} at {}:{}",
-                pl.when(blank).then(pl.lit("empty ID")).otherwise(pl.lit("control character")),
-                "file",
-                "line",
-            ),
+            error=pl.format("{} at {}:{}", why, "file", "line"),
             file=pl.col("file").cast(pl.Categorical),
             line="line",
         )
         return pl.concat([pending, invalid])
 
 
-def make_plan(ids: pl.DataFrame, files: Sequence[Path], done: pl.Series) -> Plan:
-    """Dedupe the valid IDs of :func:`bulk_delete.inputs.read_ids` and drop those in ``done``."""
+def make_plan(ids: pl.DataFrame, files: Sequence[Path], done: pl.Series,
+              pseudonymize: Pseudonymize | None = None) -> Plan:
+    """Dedupe the valid IDs of :func:`bulk_delete.inputs.read_ids` and drop those in ``done``
+    (with ``pseudonymize``, also those whose pseudonym is in ``done``)."""
     names = [str(path) for path in files]
+    ids = _pseudonyms_invalid(ids)
     rows = ids.with_columns(first=_first_seen(ids["id"]))
+    done_ids = done.cast(pl.String).to_frame("id").lazy()
     sending = (
         rows.lazy()
         .filter("first")
         .select("id", "file", "line")
-        .join(
-            done.cast(pl.String).to_frame("id").lazy(), on="id", how="anti", maintain_order="left"
-        )
+        .join(done_ids, on="id", how="anti", maintain_order="left")
         .collect()
     )
+    if pseudonymize is not None and sending.height:
+        hidden = pseudonymize(sending["id"]).is_in(done.cast(pl.String).implode())
+        sending = sending.filter(~hidden)
     counts = _counts(rows, sending, names)
     invalid_rows = ids.filter(pl.col("id").is_null()).select(
         file=pl.col("file").replace_strict(dict(enumerate(names)), return_dtype=pl.String),
@@ -102,6 +115,16 @@ def make_plan(ids: pl.DataFrame, files: Sequence[Path], done: pl.Series) -> Plan
     sending = sending.with_columns(
         file=pl.Series(names, dtype=pl.Categorical).gather(sending["file"]))
     return Plan(sending, counts, _total(counts), invalid_rows)
+
+
+def _pseudonyms_invalid(ids: pl.DataFrame) -> pl.DataFrame:
+    """Input rows whose value is shaped like a pseudonym turned invalid (``raw`` keeps it)."""
+    if not ids.select(pl.col("id").str.starts_with(PREFIX).any()).item():
+        return ids  # a prefix test is cheaper than the pattern over ten million IDs
+    shaped = is_pseudonym()
+    return ids.with_columns(raw=pl.when(shaped).then(pl.col("id"))
+                            .otherwise(pl.col("raw").cast(pl.String)).cast(pl.Categorical),
+                            id=pl.when(~shaped).then(pl.col("id")))
 
 
 def _hashes(ids: pl.Series) -> pl.Series:

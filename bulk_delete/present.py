@@ -15,7 +15,7 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -28,6 +28,7 @@ from bulk_delete.logs import get_logger
 from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.ratelimit import Limit
+from bulk_delete.retain import Retained
 from bulk_delete.stories import Story
 from bulk_delete.tasks import alongside
 from bulk_delete.verification import Checked, failures
@@ -53,6 +54,11 @@ class Status:
     #: The last lines of runs.jsonl that started and ended a run, if any.
     last_start: dict[str, Any] | None
     last_end: dict[str, Any] | None
+    #: IDs the journal holds as pseudonyms; each retain that erased rows (at, rows); the
+    #: fingerprint of the pseudonyms' key.
+    pseudonymized: int = 0
+    erased: list[dict[str, Any]] = field(default_factory=list)
+    pseudonym_key: str | None = None
 
 
 class View:
@@ -136,6 +142,33 @@ class View:
         self._log.info("bulk_delete.reconciled", report=str(report), **summary)
         self._say(describe(summary, report))
 
+    def retained(self, done: Retained) -> None:
+        """What retain pseudonymized and erased, and which files it rewrote."""
+        policy = done.policy
+        self._log.info("bulk_delete.retained", pseudonymized=done.pseudonymized,
+                       erased=done.erased, files=list(done.files),
+                       pseudonymize_after_days=policy.pseudonymize_after,
+                       erase_after_days=policy.erase_after)
+        rules = [f"{what} after {days} days" for what, days in
+                 (("pseudonymize", policy.pseudonymize_after), ("erase", policy.erase_after))
+                 if days is not None]
+        self._say(f"{'retain:':<13}" + "; ".join(rules) + f": pseudonymized {done.pseudonymized:,}"
+                  f" IDs, erased the rows of {done.erased:,}"
+                  + (f"; rewrote {len(done.files):,} files" if done.files else
+                     "; nothing was due, nothing changed"))
+
+    def acknowledged(self, entries: pl.DataFrame, report: Path) -> None:
+        """What a person just acknowledged, by kind of attention."""
+        counts = dict(entries.group_by("category").len().sort("category").rows())
+        self._log.info("bulk_delete.acknowledged", rows=entries.height, **counts)
+        if not entries.height:
+            self._say(f"{'acknowledged:':<13} nothing: no row matches that nobody acknowledged")
+            return
+        kinds = ", ".join(f"{name} {n:,}" for name, n in counts.items())
+        self._say(f"{'acknowledged:':<13} {kinds}, by {entries['by'][0]} at "
+                  f"{entries['at'][0]}: {entries['reason'][0]}")
+        self._say(f"{'report:':<13}{report} (and its summary and page) show the decision")
+
     def doctor(self, rows: Sequence[tuple[str, str]]) -> None:
         """What doctor found, a row per topic; JSON mode logs the same as one event."""
         width = max(len(topic) for topic, _ in rows)
@@ -185,6 +218,12 @@ class View:
         if found.last_end:
             self._say(f"last end:    {found.last_end.get('at')}, exit code "
                       f"{found.last_end.get('exit_code')}")
+        if found.pseudonym_key or found.erased:
+            erased = sum(e["rows"] for e in found.erased)
+            last = f", last on {found.erased[-1]['at']}" if found.erased else ""
+            self._say(f"retention:   {found.pseudonymized:,} IDs held as pseudonyms (key "
+                      f"fingerprint {found.pseudonym_key or 'none'}); {erased:,} rows "
+                      f"erased{last}")
 
     async def _log_lines(self, tally: Tally | ListingTally,
                          event: str = "bulk_delete.progress") -> None:
@@ -268,6 +307,8 @@ def describe(summary: dict[str, Any], report: Path) -> str:
                      "IDs it did not show are unverified, not missing: "
                      f"{summary['unverified_reason']}. Run doctor, check --api-url, then "
                      "reconcile again")
+    if any(summary.get("acknowledged", {}).values()):
+        lines.append(line("acknowledged:", summary["acknowledged"]))
     figures = summary.get("figures")
     if figures:
         lines.append(f"{'figures:':<13}sent {figures['requests_sent']:,}, completed "
@@ -285,10 +326,13 @@ def _hours(value: float | None) -> str:
 def story_text(story: Story) -> str:
     """One ID's story as lines a person reads."""
     if not story.known:
-        return (f"{story.id!r}: not in this checkpoint (never read from an input file, "
-                "never sent)")
+        return "\n".join([f"{story.id!r}: not in this checkpoint (never read from an input "
+                          "file, never sent)", *_unknown_because(story)])
     about = story.summary()
     lines = [f"{story.id!r}"]
+    if story.pseudonym:
+        lines.append(f"  {'held as:':<12}{story.pseudonym} (retain pseudonymized it: the "
+                     "evidence no longer names it)")
     for s in story.sources:
         digest = f" (SHA-256 {s['sha256']}, read {s['read_at']})" if s["sha256"] else ""
         what = f"; {s['error']}" if s["outcome"] == "invalid" else ""
@@ -311,4 +355,19 @@ def story_text(story: Story) -> str:
         lines.append(f"  {'last seen:':<12}{about['last_seen_state']} (started "
                      f"{about['started_seen_at'] or 'not seen'}, finished "
                      f"{about['finished_seen_at'] or 'not seen'})")
+    for a in story.acknowledgements:
+        lines.append(f"  {'decision:':<12}{a['category']} acknowledged by {a['by']} at "
+                     f"{a['at']}: {a['reason']}")
     return "\n".join(lines)
+
+
+def _unknown_because(story: Story) -> list[str]:
+    """Why an ID may be unknown: held as a pseudonym nobody gave the key for, or erased."""
+    lines = []
+    if story.needs_key:
+        lines.append("  this checkpoint holds pseudonymized IDs: give their key "
+                     "(--pseudonym-key-file) to look for it among them")
+    if story.erased_rows:
+        lines.append(f"  retain erased {story.erased_rows:,} rows of finished requests; if it "
+                     "was one of them, nothing of it is left here")
+    return lines

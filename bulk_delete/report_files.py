@@ -8,6 +8,7 @@ never sit in memory as one frame, in any of the four formats.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,35 @@ def check_path(path: Path) -> None:
 
 def write(rows: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     """Write the report in the format its suffix names."""
+    write_private(path, writer(rows, path.suffix))
+
+
+def writer(rows: pl.DataFrame | pl.LazyFrame, suffix: str) -> Callable[[Path], object]:
+    """What writes ``rows`` as a report in the format ``suffix`` names, into a given file."""
     lazy = rows.lazy()
-    suffix = path.suffix.lower()
+    suffix = suffix.lower()
     if suffix == ".csv":
-        write_private(path, lazy.sink_csv)
-    elif suffix == ".parquet":
-        write_private(path, lazy.sink_parquet)
-    elif suffix == ".json":
-        write_private(path, lambda tmp: _json_array(lazy, tmp))
-    else:
-        write_private(path, lazy.sink_ndjson)
+        return lazy.sink_csv
+    if suffix == ".parquet":
+        return lazy.sink_parquet
+    if suffix == ".json":
+        return lambda tmp: _json_array(lazy, tmp)
+    return lazy.sink_ndjson
+
+
+def scan(path: Path, suffix: str | None = None) -> pl.LazyFrame:
+    """A report as written, in its own columns: CSV as text (so writing it again gives the
+    same bytes), the others with the types their format holds; ``suffix`` names the format
+    when the file's own name does not. Only a JSON array is read whole (polars has no lazy
+    reader for one)."""
+    suffix = (suffix or path.suffix).lower()
+    if suffix == ".csv":
+        return pl.scan_csv(path, infer_schema=False)
+    if suffix == ".parquet":
+        return pl.scan_parquet(path)
+    if suffix == ".json":
+        return pl.read_json(path, infer_schema_length=None).lazy()
+    return pl.scan_ndjson(path, infer_schema_length=None)
 
 
 def _json_array(rows: pl.LazyFrame, path: Path) -> None:

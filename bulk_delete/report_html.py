@@ -4,8 +4,10 @@ Top to bottom the page shows: what the job was (kind, June API host, when the pa
 made, tool version); the counts by outcome and by June's state; the figures a regulator
 asks for (requests sent, completed, still open, median and 90th-percentile hours from
 submission to finished); a histogram of hours to finish with the deadline marked; what
-needs attention (rejected, pending, missing, overdue, unverified), each with its count and
-its first rows; the run history; the input files with their SHA-256; how to check the files.
+needs attention that nobody acknowledged (rejected, pending, missing, unverified with the
+reason, overdue), each with its count and its first rows, then what a person acknowledged,
+with the decision; how long the evidence keeps personal data (rows pseudonymized, rows erased
+and when); the run history; the input files with their SHA-256; how to check the files.
 
 The page loads nothing: no script, font, image or stylesheet, and its Content-Security-
 Policy forbids every load, so it reads the same from a USB stick years later, on screen or
@@ -21,9 +23,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from bulk_delete.digests import InputFile
 from bulk_delete.files import write_private
 from bulk_delete.report_html_data import (
+    ACKNOWLEDGED,
     BINS_TO_DEADLINE,
     Bin,
     PageData,
@@ -43,8 +48,10 @@ NONE = "\u2014"
 LABELS = {"id": "ID", "outcome": "Outcome", "http_status": "HTTP status", "error": "Error",
           "attempts": "Attempts", "submitted_at": "Submitted at", "server_state": "June state",
           "server_updated_at": "June updated at", "june_request_id": "June request ID",
-          "started_seen_at": "Started (seen at)", "unverified_reason": "Why unverified"}
-WRAP = frozenset({"ID", "Error", "File", "SHA-256"})
+          "started_seen_at": "Started (seen at)", "unverified_reason": "Why unverified",
+          "acknowledged": "Acknowledged", "acknowledged_by": "By", "acknowledged_at": "At",
+          "acknowledged_reason": "Reason"}
+WRAP = frozenset({"ID", "Error", "File", "SHA-256", "Reason"})
 
 
 def render(data: PageData) -> str:
@@ -53,7 +60,8 @@ def render(data: PageData) -> str:
         _HEAD.format(csp=CSP, title=_e(f"bulk-delete report: {data.kind} IDs at "
                                          f"{data.api_host}")),
         _header(data), _counts(data.summary), _figures(data.summary["figures"]),
-        _distribution(data), _attention(data), _runs(data.runs, data.writer),
+        _distribution(data), _attention(data), _acknowledged(data),
+        _retention(data.summary.get("retention")), _runs(data.runs, data.writer),
         _inputs(data.inputs), _columns(),
         _CHECK, "</body></html>\n",
     ])
@@ -153,6 +161,33 @@ def _attention(data: PageData) -> str:
     return "\n".join(parts)
 
 
+def _acknowledged(data: PageData) -> str:
+    """The rows a person acknowledged, with who, when and why."""
+    n = data.rows.lazy().filter(ACKNOWLEDGED.where).select(pl.len()).collect().item()
+    part = f"<h3>Acknowledged: {n:,}</h3>\n<p>{_e(ACKNOWLEDGED.says)}</p>"
+    if not n:
+        return part
+    shown = first_rows(data.rows, ACKNOWLEDGED)
+    headers = [LABELS[column] for column in ACKNOWLEDGED.columns]
+    scope = (f"All {n:,} below." if shown.height >= n else
+             f"The first {shown.height:,} of {n:,} below; the report holds every row.")
+    return f"{part}<p>{scope}</p>" + _table(headers, shown.iter_rows(), "acknowledged")
+
+
+def _retention(kept: dict[str, Any] | None) -> str:
+    """How long the evidence names people: rows pseudonymized, rows erased and when."""
+    title = "<h2>How long this evidence keeps personal data</h2>\n"
+    if not kept or not (kept["pseudonymized_rows"] or kept["erased_rows"]):
+        return title + "<p>No ID has been pseudonymized and no row erased.</p>"
+    rows = [("Rows that name a keyed pseudonym, not an ID", f"{kept['pseudonymized_rows']:,}"),
+            ("Rows erased (still counted above)", f"{kept['erased_rows']:,}"),
+            *((f"Erased at {e['at']}", f"{e['rows']:,}") for e in kept["erasures"])]
+    return (title + "<p>bulk-delete retain replaces the ID of a request finished long enough "
+            "ago by its keyed pseudonym, and later erases its row; the counts and figures "
+            "keep what erased rows counted for.</p>"
+            + _table(("What", "Rows"), rows, "retention"))
+
+
 def _runs(runs: list[dict[str, Any]], writer: int | None) -> str:
     table = run_history(runs, writer)
     shown = table[-LAST_RUNS:]
@@ -231,7 +266,10 @@ and of <code>runs.jsonl</code> as they stood. Each record holds the SHA-256 of t
 and every run prints the last one (the head): kept elsewhere, it shows that the record itself
 was not rewritten. <code>bulk-delete verify</code> checks them all and names any file that
 changed, was truncated or was edited (exit code 4; 0 when everything matches; an input file
-deleted after processing is named but is not a failure). <code>bulk-delete lookup ID</code>
+deleted after processing is named but is not a failure). When <code>bulk-delete retain</code>
+replaced IDs by pseudonyms or erased rows, or a person acknowledged rows, the files it rewrote
+are recorded as one event with their old and new SHA-256, and verify checks them against it.
+<code>bulk-delete lookup ID</code>
 shows one ID's whole story: the file and line it came from, every answer from June, and
 each state June listed and when. An input file can also be checked by hand:
 <code>sha256sum FILE</code> prints the hash shown above.</p>"""

@@ -13,7 +13,7 @@ import polars as pl
 
 from bulk_delete.digests import InputFile
 from bulk_delete.errors import ExitCode
-from bulk_delete.journal import PENDING, REJECTED, REQUESTED
+from bulk_delete.report_rows import ACKNOWLEDGEABLE, acknowledged, needs
 from bulk_delete.types import Kind
 
 #: Rows of each attention list written into the page; the report holds them all.
@@ -70,29 +70,34 @@ class Attention:
 
 def attention_lists(deadline_hours: float,
                     unverified_reason: str | None = None) -> tuple[Attention, ...]:
-    """The lists, with the same conditions as report_rows.summarize; ``unverified_reason``
-    is summary.json's, said with its list."""
+    """The lists of what nobody acknowledged, with the conditions summarize counts;
+    ``unverified_reason`` is summary.json's, said with its list."""
     why = f" Why: {unverified_reason}." if unverified_reason else ""
-    return (
-        Attention("rejected", "June refused the request: these people were not erased.",
-                  pl.col("outcome") == REJECTED,
-                  ("id", "http_status", "error", "attempts", "submitted_at")),
-        Attention("pending", "Read but not accepted: never sent, or every retry failed. "
-                  "Running submit again sends them.", pl.col("outcome") == PENDING,
-                  ("id", "error", "attempts", "submitted_at")),
-        Attention("missing", "Accepted, but June does not list the request.",
-                  pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == "missing"),
-                  ("id", "outcome", "submitted_at", "june_request_id", "server_updated_at")),
-        Attention("overdue", f"Accepted more than {deadline_hours:g} h ago and not finished.",
-                  pl.col("overdue"),
-                  ("id", "submitted_at", "server_state", "started_seen_at", "june_request_id")),
-        Attention("unverified", "Accepted, and not found in June's listing, but the listing "
-                  "was not read to the end June signals, so they are not called missing: "
-                  f"June may list them further on.{why} Run doctor, check --api-url, then "
-                  "reconcile again.",
-                  pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == "unverified"),
-                  ("id", "outcome", "submitted_at", "unverified_reason")),
-    )
+    says = {
+        "rejected": ("June refused the request: these people were not erased.",
+                     ("id", "http_status", "error", "attempts", "submitted_at")),
+        "pending": ("Read but not accepted: never sent, or every retry failed. Running "
+                    "submit again sends them.", ("id", "error", "attempts", "submitted_at")),
+        "missing": ("Accepted, but June does not list the request.",
+                    ("id", "outcome", "submitted_at", "june_request_id", "server_updated_at")),
+        "unverified": ("Accepted, and not found in June's listing, but the listing was not "
+                       "read to the end June signals, so they are not called missing: June "
+                       f"may list them further on.{why} Run doctor, check --api-url, then "
+                       "reconcile again.", ("id", "outcome", "submitted_at", "unverified_reason")),
+        "overdue": (f"Accepted more than {deadline_hours:g} h ago and not finished.",
+                    ("id", "submitted_at", "server_state", "started_seen_at", "june_request_id")),
+    }
+    return tuple(Attention(name, text, needs(name) & ~acknowledged(name), columns)
+                 for name, (text, columns) in says.items())
+
+
+#: The rows a person acknowledged in some attention they still need: shown with the decision.
+ACKNOWLEDGED = Attention(
+    "acknowledged", "A person decided these need nobody any more; the decision, who and when "
+    "(bulk-delete acknowledge). They no longer make exit 4.",
+    pl.any_horizontal(needs(name) & acknowledged(name) for name in ACKNOWLEDGEABLE),
+    ("id", "outcome", "acknowledged", "acknowledged_by", "acknowledged_at",
+     "acknowledged_reason"))
 
 
 def histogram(hours: pl.Series, deadline_hours: float) -> list[Bin]:

@@ -7,9 +7,10 @@
 A request ever seen finished stays ``finished``, even once June's listing no longer shows
 it (June purges after 90 days). Any other sent ID shows the state June lists now, or
 ``missing`` when June does not list it in a listing read to a proven end; when a read
-stopped short (next_page.Stop), an ID it did not find is ``unverified``, with the reason.
-The functions here work on one range of IDs in memory; evidence.py runs them a range at a
-time.
+stopped short (next_page.Stop), an ID it did not find is ``unverified``, with the reason. A
+row that needs attention (ATTENTION) counts for exit 4 until a person acknowledges it
+(acknowledgements.py): the decision is in its ``acknowledged*`` columns. The functions here
+work on one range of IDs in memory; evidence.py runs them a range at a time.
 """
 
 from __future__ import annotations
@@ -39,19 +40,23 @@ SCHEMA = {"id": pl.String, "kind": pl.String, "outcome": pl.String, "http_status
           "june_request_id": pl.String, "started_seen_at": pl.String,
           "finished_seen_at": pl.String, "hours_to_finish": pl.Float64,
           "overdue": pl.Boolean, "found_in": pl.String,
-          "unverified_reason": pl.String}
+          "unverified_reason": pl.String, "acknowledged": pl.String,
+          "acknowledged_by": pl.String, "acknowledged_at": pl.String,
+          "acknowledged_reason": pl.String}
 COLUMNS = tuple(SCHEMA)
 #: What each report column holds, for whoever reads the report without this code: written
 #: into summary.json and report.html beside it.
 MEANING = {
-    "id": "the ID exactly as the input file holds it",
+    "id": "the ID exactly as the input file holds it; once retain has pseudonymized it, its "
+          "keyed pseudonym (pseudonym: and 64 hex digits), never an ID",
     "kind": "user or group: the June endpoint the request went to",
     "outcome": "accepted (June took the request); already_requested (June already held one: "
                "it answered 409 or said so, or --skip-existing found it listed); rejected "
                "(June's final 4xx); pending (not sent yet, or gave up after retries: a rerun "
                "sends it); invalid (empty or control characters: never sent)",
     "http_status": "June's last answer to the deletion request",
-    "error": "June's message with that answer, or why the row is invalid",
+    "error": "June's message with that answer (the ID in it pseudonymized with the row), or "
+             "why the row is invalid",
     "attempts": "the requests it took to get that answer",
     "submitted_at": "when that answer came (UTC)",
     "server_state": "finished once ever seen finished; else what June's listing says now "
@@ -74,15 +79,40 @@ MEANING = {
                          "foreign_host (a next link to another host: not followed), "
                          "undecodable (a page that is not a listing), unfollowable (a next "
                          "page it cannot ask for); summary.json says each in full",
+    "acknowledged": "what a person acknowledged of the row's attention (rejected, missing, "
+                    "unverified, overdue; comma-separated): it no longer makes exit 4",
+    "acknowledged_by": "who acknowledged it last (bulk-delete acknowledge)",
+    "acknowledged_at": "when they acknowledged it (UTC)",
+    "acknowledged_reason": "why, in their words",
 }
 #: server_state of a sent ID that a read stopped short of proving missing.
 UNVERIFIED = "unverified"
+#: What makes a row need a person (exit 4), by the name summary.json counts it under.
+ATTENTION = {
+    "rejected": pl.col("outcome") == REJECTED,
+    "pending": pl.col("outcome") == PENDING,
+    "missing": pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == "missing"),
+    "unverified": pl.col("outcome").is_in(REQUESTED) & (pl.col("server_state") == UNVERIFIED),
+    "overdue": pl.col("overdue").fill_null(value=False),
+}
+#: The attention a person can acknowledge (``pending`` is not: a rerun sends it).
+ACKNOWLEDGEABLE = ("rejected", "missing", "unverified", "overdue")
 #: How the report writes a time: as the journal does (UTC, milliseconds, Z).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 #: The columns of a listing read that the report uses.
 LISTED = ("subject", "state", "request_id", "created_at", "updated_at", "found_in")
 #: June's instants as the history and report keep them: ISO 8601 UTC, fractions as needed.
 ISO_INSTANT = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+def needs(name: str) -> pl.Expr:
+    """A row needs attention of this name (one of ATTENTION)."""
+    return ATTENTION[name]
+
+
+def acknowledged(name: str) -> pl.Expr:
+    """A person acknowledged this attention of the row."""
+    return pl.col("acknowledged").fill_null("").str.split(",").list.contains(name)
 
 
 def latest_outcomes(journal: pl.DataFrame) -> pl.DataFrame:
@@ -127,7 +157,8 @@ def observed(listed: pl.DataFrame, outcomes: pl.DataFrame,
 
 def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | None,
                 listed: pl.DataFrame, *, kind: Kind, now: datetime, deadline_hours: float,
-                seen: pl.DataFrame | None = None, unverified: str | None = None) -> pl.DataFrame:
+                seen: pl.DataFrame | None = None, unverified: str | None = None,
+                acknowledgements: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per ID, sorted by ID, invalid rows last.
 
     ``outcomes``: the :func:`latest_outcomes` of these IDs' journal lines; ``plans``: their
@@ -135,7 +166,9 @@ def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | Non
     the latest history row of each ID once this read's changes are in
     (:func:`bulk_delete.history.advance`), by default what this read alone shows (a first
     reconcile); ``unverified``: why the read was not proven to its end (None: it was),
-    which makes the sent IDs it did not find unverified rather than missing.
+    which makes the sent IDs it did not find unverified rather than missing;
+    ``acknowledgements``: ``id`` and the ``acknowledged*`` columns of the IDs a person
+    acknowledged (acknowledgements.per_id).
     """
     frames = [outcomes]
     invalid = pl.DataFrame(schema={"id": pl.String, "outcome": pl.String, "error": pl.String})
@@ -153,6 +186,10 @@ def report_rows(outcomes: pl.DataFrame, plans: pl.DataFrame | pl.LazyFrame | Non
         nothing = history.latest(pl.LazyFrame(schema=history.SCHEMA))
         seen = history.advance(nothing, history.changes(
             observed(listed, outcomes, nothing), nothing, now))
+    if acknowledgements is None:
+        acknowledgements = pl.DataFrame(schema={"id": pl.String, **{
+            name: pl.String for name in SCHEMA if name.startswith("acknowledged")}})
+    rows = rows.join(acknowledgements, on="id", how="left", maintain_order="left")
     return _joined(rows, listed_frame(listed), seen, kind=kind, now=now,
                    deadline_hours=deadline_hours, unverified=unverified)
 
@@ -199,23 +236,20 @@ def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kin
 
 
 def summarize(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
-    """Counts by outcome and by June's state, what needs attention, and the figures a
-    regulator asks for (CCPA §7102: requests, completed, median days to complete)."""
+    """Counts by outcome and by June's state, what needs attention that nobody acknowledged
+    (``attention``, what exit 4 is about) and what a person did (``acknowledged``), and the
+    figures a regulator asks for (CCPA §7102: requests, completed, median days to complete).
+    """
     lazy = rows.lazy()
+    if "acknowledged" not in lazy.collect_schema():  # a report written before they existed
+        lazy = lazy.with_columns(acknowledged=pl.lit(None, pl.String))
     requested = lazy.filter(pl.col("outcome").is_in(REQUESTED))
     finished = requested.filter(pl.col("server_state") == "finished")
-    outcome, state, attention, hours = pl.collect_all([
+    outcome, state, attention, decided, hours = pl.collect_all([
         lazy.group_by("outcome").len().sort("outcome"),
         requested.group_by("server_state").len().sort("server_state"),
-        lazy.select(
-            rejected=(pl.col("outcome") == REJECTED).sum(),
-            pending=(pl.col("outcome") == PENDING).sum(),
-            missing=(pl.col("outcome").is_in(REQUESTED)
-                     & (pl.col("server_state") == "missing")).sum(),
-            overdue=pl.col("overdue").sum(),
-            unverified=(pl.col("outcome").is_in(REQUESTED)
-                        & (pl.col("server_state") == UNVERIFIED)).sum(),
-        ),
+        lazy.select(**{name: (needs(name) & ~acknowledged(name)).sum() for name in ATTENTION}),
+        lazy.select(**{name: (needs(name) & acknowledged(name)).sum() for name in ACKNOWLEDGEABLE}),
         finished.select(
             completed=pl.len(),
             median=pl.col("hours_to_finish").median(),
@@ -228,6 +262,7 @@ def summarize(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
         "outcome": _counts(outcome),
         "server_state": _counts(state),
         "attention": {name: int(n) for name, n in attention.row(0, named=True).items()},
+        "acknowledged": {name: int(n) for name, n in decided.row(0, named=True).items()},
         "figures": {"requests_sent": sent, "completed": done, "still_open": sent - done,
                     "median_hours_to_finish": _rounded(hours["median"][0]),
                     "p90_hours_to_finish": _rounded(hours["p90"][0])},
@@ -243,9 +278,11 @@ def _rounded(hours: float | None) -> float | None:
 
 
 def exit_code(summary: dict[str, Any], *, pending_ok: bool = False) -> ExitCode:
-    """4 when anything needs attention, 3 while June is still working (0 if ``pending_ok``),
-    else 0."""
+    """4 when anything needs attention nobody acknowledged, 3 while June is still working (0 if
+    ``pending_ok``), else 0. A missing or unverified row a person acknowledged is settled:
+    June is not working on it."""
     if any(summary["attention"].values()):
         return ExitCode.ATTENTION
-    working = any(n for state, n in summary["server_state"].items() if state != "finished")
+    settled = ("finished", "missing", UNVERIFIED)
+    working = any(n for state, n in summary["server_state"].items() if state not in settled)
     return ExitCode.IN_PROGRESS if working and not pending_ok else ExitCode.OK

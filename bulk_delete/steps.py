@@ -13,13 +13,13 @@ import contextlib
 import functools
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
-from bulk_delete import config, evidence, inputs, journal, plan, report_rows, shards
+from bulk_delete import config, evidence, inputs, journal, plan, report_rows, retain, shards
 from bulk_delete.checkpoint import Checkpoint
 from bulk_delete.config import Settings
 from bulk_delete.connection import Connect, Connection
@@ -31,6 +31,7 @@ from bulk_delete.logs import get_logger
 from bulk_delete.preflight import probe, read_with_auth
 from bulk_delete.present import View
 from bulk_delete.progress import ListingTally, Tally
+from bulk_delete.pseudonyms import PseudonymKey, require
 from bulk_delete.submit import Submitter, skip_listed
 
 
@@ -45,6 +46,8 @@ class Checking:
     #: Read June's whole listing for every sent ID, also those the history knows finished,
     #: even once every ID looked for has been found.
     full: bool = False
+    #: What ``retain`` does once the evidence is written (the cron's nightly policy).
+    retention: retain.Policy = field(default_factory=retain.Policy)
 
 
 @dataclass(frozen=True)
@@ -58,20 +61,22 @@ class Source:
 
 async def in_checkpoint(settings: Settings, command: str,
                          step: Callable[[Checkpoint, Interrupts], Awaitable[ExitCode]],
-                         view: View, *, create: bool) -> ExitCode:
-    """Run ``step`` on the locked checkpoint, under signal handlers, logged in runs.jsonl."""
+                         view: View, *, create: bool, needs_key: bool = True) -> ExitCode:
+    """Run ``step`` on the locked checkpoint, under signal handlers, logged in runs.jsonl;
+    an offline command (``needs_key`` False) needs no API key."""
     with contextlib.ExitStack() as stack:
         interrupts = stack.enter_context(Interrupts())
-        [checkpoint] = opened(stack, settings, [settings.checkpoint_dir], command, create=create)
+        [checkpoint] = opened(stack, settings, [settings.checkpoint_dir], command, create=create,
+                              needs_key=needs_key)
         return await logged([checkpoint], command, lambda: step(checkpoint, interrupts),
                              interrupts, view)
 
 
 def opened(stack: contextlib.ExitStack, settings: Settings, directories: list[Path],
-           command: str, *, create: bool) -> list[Checkpoint]:
+           command: str, *, create: bool, needs_key: bool = True) -> list[Checkpoint]:
     """Each checkpoint directory opened and locked for ``command`` until ``stack`` closes;
     the key is checked first."""
-    if not settings.sandbox:
+    if needs_key and not settings.sandbox:
         settings.require_key()  # before minutes of reading millions of IDs
     kind, api_host = config.claims(settings, create=create)
     return [stack.enter_context(Checkpoint.open(directory, kind=kind, api_host=api_host,
@@ -132,13 +137,15 @@ async def connected(connect: Connect, settings: Settings, checkpoint: Checkpoint
         yield conn
 
 
-def plan_ids(settings: Settings, source: Source, journal_path: Path,
-          view: View) -> tuple[plan.Plan, tuple[InputFile, ...]]:
-    """The plan, shown, and the digest of each input file as it was read."""
+def plan_ids(settings: Settings, source: Source, journal_path: Path, view: View, *,
+             key: PseudonymKey | None = None) -> tuple[plan.Plan, tuple[InputFile, ...]]:
+    """The plan, shown, and the digest of each input file as it was read; with ``key``, an
+    ID whose pseudonym the journal holds is done too."""
     done = journal.read(journal_path, final_only=True, columns=["id"])["id"]
     read = inputs.read_ids(source.paths, kind=settings.kind, column=source.column,
                            has_header=source.has_header)
-    the_plan = plan.make_plan(read.ids, read.files, done)
+    hide = None if key is None else functools.partial(key.of, settings.kind)
+    the_plan = plan.make_plan(read.ids, read.files, done, hide)
     view.plan(the_plan)
     if settings.shard is None:
         return the_plan, read.receipts
@@ -150,10 +157,12 @@ def plan_ids(settings: Settings, source: Source, journal_path: Path,
     return replace(the_plan, sending=mine, invalid_rows=invalid), read.receipts
 
 
-def planned(settings: Settings, source: Source, checkpoint: Checkpoint,
-             view: View) -> pl.Series:
-    """The IDs to send, after the plan is shown and kept, with each input file's digest."""
-    the_plan, receipts = plan_ids(settings, source, checkpoint.journal_path, view)
+def planned(settings: Settings, source: Source, checkpoint: Checkpoint, view: View, *,
+            key: PseudonymKey | None = None) -> pl.Series:
+    """The IDs to send, after the plan is shown and kept, with each input file's digest; a
+    checkpoint that holds pseudonyms is refused without their key."""
+    require(checkpoint.manifest.pseudonym_key, key, checkpoint.command or "submit")
+    the_plan, receipts = plan_ids(settings, source, checkpoint.journal_path, view, key=key)
     for receipt in receipts:
         checkpoint.digests().input(receipt)
     checkpoint.save_plan(the_plan.for_report())
@@ -231,6 +240,11 @@ async def reconcile_step(conn: Connection, checkpoints: list[Checkpoint], chain:
         chain.whole(path, role)
     view.reconciled(written.summary, report)
     return report_rows.exit_code(written.summary, pending_ok=checking.pending_ok)
+
+
+def retain_step(checkpoint: Checkpoint, policy: retain.Policy, view: View) -> None:
+    """Pseudonymize and erase what ``policy`` says is due now, and say what was done."""
+    view.retained(retain.apply(checkpoint, policy, datetime.now(UTC)))
 
 
 def _chunks(ids: pl.Series, size: int = 10_000) -> Iterator[str]:

@@ -8,22 +8,27 @@ request id. No key, no network, no lock: it reads, so it may run beside a job.
 Nothing is loaded whole: each file is scanned with the IDs as a predicate. The history's
 files are sorted by ID, so a lookup decodes one row group of each; the journal's text is
 parsed once, in a stream, keeping only the IDs' lines.
+
+Once ``retain`` has pseudonymized an ID, the checkpoint holds only its pseudonym: with the key,
+each ID asked is looked for under its pseudonym too, and the story says which it was found
+under; without it, an unknown ID's story says the key is needed, or that rows were erased.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from bulk_delete import history, journal, shards
-from bulk_delete.checkpoint import plans
+from bulk_delete import acknowledgements, erasures, history, journal, shards
+from bulk_delete.checkpoint import plans, read_manifest
 from bulk_delete.digests import inputs_of_plans
 from bulk_delete.errors import UsageError
 from bulk_delete.journal import FAILED, PENDING, REQUESTED
+from bulk_delete.pseudonyms import PseudonymKey, check_fingerprint
 from bulk_delete.report_rows import TIME_FORMAT
 
 #: A source row as lookup gives it (before the file's digest is added).
@@ -44,6 +49,14 @@ class Story:
     #: Every history row: state, seen_at, June's request_id, created_at and updated_at,
     #: found_in, and the started_at / finished_at known at that time.
     states: list[dict[str, Any]]
+    #: Every acknowledgement of its attention: category, by, at, reason.
+    acknowledgements: list[dict[str, Any]] = field(default_factory=list)
+    #: The pseudonym the checkpoint holds it under, when retain replaced it.
+    pseudonym: str | None = None
+    #: The checkpoint holds pseudonyms and no key was given to look among them.
+    needs_key: bool = False
+    #: Rows retain erased from this checkpoint (an unknown ID may have been one).
+    erased_rows: int = 0
 
     @property
     def known(self) -> bool:
@@ -67,23 +80,39 @@ class Story:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "known": self.known, **self.summary(), "sources": self.sources,
-                "journal": self.journal, "states": self.states}
+        return {"id": self.id, "known": self.known, "pseudonym": self.pseudonym,
+                "needs_key": self.needs_key and not self.known,
+                "erased_rows": self.erased_rows, **self.summary(), "sources": self.sources,
+                "journal": self.journal, "states": self.states,
+                "acknowledgements": self.acknowledgements}
 
 
-def of(directory: Path, ids: Sequence[str]) -> list[Story]:
-    """The story of each ID, in the order asked (a directory of shards: all of them)."""
+def of(directory: Path, ids: Sequence[str], *, key: PseudonymKey | None = None) -> list[Story]:
+    """The story of each ID, in the order asked (a directory of shards: all of them); with
+    ``key``, an ID is found under its pseudonym too."""
     directories = shards.directories(directory) or [directory]
-    if not (directories[0] / "manifest.json").exists():
+    manifest = read_manifest(directories[0])
+    if manifest is None:
         raise UsageError(f"{directory} is not a checkpoint directory (no manifest.json); "
                          "pass --checkpoint-dir")
-    where = pl.col("id").is_in(list(ids))
+    check_fingerprint(manifest.pseudonym_key, key)
+    names = {i: key.one(manifest.kind, i) if key is not None and i else None for i in ids}
+    where = pl.col("id").is_in([*ids, *(p for p in names.values() if p)])
     if "" in ids:  # an empty value in an input file: the plans hold it as null
         where = where | pl.col("id").is_null()
     lines = pl.concat([_journal(d, where) for d in directories])
     planned = pl.concat([_sources(d, where) for d in directories])
     seen = pl.concat([_states(d, where) for d in directories])
-    return [Story(i, _rows(planned, i), _rows(lines, i), _rows(seen, i)) for i in ids]
+    decided = pl.concat([acknowledgements.scan(d).filter(where).collect() for d in directories])
+    erased = erasures.scan(directories).select(pl.len()).collect().item()
+    stories = []
+    for i in ids:
+        held = next((n for n in (i, names[i]) if n is not None and _rows(lines, n)), i)
+        stories.append(Story(i, _rows(planned, held), _rows(lines, held), _rows(seen, held),
+                             _rows(decided, held), pseudonym=held if held != i else None,
+                             needs_key=key is None and manifest.pseudonym_key is not None,
+                             erased_rows=int(erased)))
+    return stories
 
 
 def _journal(directory: Path, where: pl.Expr) -> pl.DataFrame:

@@ -7,19 +7,23 @@ not. The record itself must chain, each line holding the SHA-256 of the line bef
 kept elsewhere (``--head``) must be on the chain. A plan or history file that no record names
 was slipped in (or written just before a crash). An input file that is gone is named, not
 failed: exports are often deleted once processed, and the record keeps their digests.
+
+A rewrite record (``retain``, ``acknowledge``) is its files' record from there on; its old
+digest of a file written whole must be the one recorded before it. A rewrite a crash cut short
+is named: until the next command finishes it, each file already replaced fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bulk_delete import shards
+from bulk_delete import rewrite, shards
 from bulk_delete.checkpoint import written_files
-from bulk_delete.digests import NAME, file_digest, prefix_digests, read_chain, sha256
-from bulk_delete.errors import UsageError
+from bulk_delete.digests import NAME, file_digest, file_records, prefix_digests, read_chain, sha256
+from bulk_delete.errors import CheckpointError, UsageError
 
 #: Finding statuses that fail ``verify`` (exit 4).
 FAILED = frozenset({"changed", "truncated", "edited", "missing", "unrecorded"})
@@ -29,11 +33,14 @@ FAILED = frozenset({"changed", "truncated", "edited", "missing", "unrecorded"})
 class Finding:
     """What verify found of one file."""
 
-    #: ok, grown, gone (an input file deleted: not a failure), or one of FAILED.
+    #: ok, grown, gone (an input file deleted: not a failure), interrupted (a rewrite cut
+    #: short: its files say whether it failed), or one of FAILED.
     status: str
     #: The file as the record names it.
     path: str
     detail: str
+    #: The file's role in the record (input, journal, report, ...), when a record names it.
+    role: str = ""
 
     @property
     def failed(self) -> bool:
@@ -67,6 +74,18 @@ def verify(directory: Path, *, report: Path | None = None,
     return [*checked, _directory(directory, head, report)]
 
 
+def refuse_edited(directory: Path, command: str) -> None:
+    """A CheckpointError when a file ``command`` would rewrite, or the record itself, fails
+    verify: rewriting an edited file would record the edit as the command's own. Input
+    files are not the checkpoint's, and a file that is gone cannot be laundered."""
+    bad = [f for each in verify(directory) for f in each.findings
+           if f.failed and f.status != "missing" and f.role != "input"]
+    if bad:
+        names = ", ".join(f"{f.path} ({f.status})" for f in bad[:5])
+        raise CheckpointError(f"{command} rewrites only evidence that verifies, and {names} "
+                              "does not match the digest record: run bulk-delete verify")
+
+
 def _directory(directory: Path, head: str | None, report: Path | None = None) -> Checked:
     links, last, torn = read_chain(directory / NAME)
     if not links and not (directory / NAME).exists():
@@ -81,6 +100,13 @@ def _directory(directory: Path, head: str | None, report: Path | None = None) ->
         findings.append(Finding("edited", NAME, f"the head you kept ({head}) is not on this "
                                                 "record: the record was rewritten"))
     records = [link.record for link in links if link.record is not None]
+    findings += _rewrites(records)
+    state = rewrite.interrupted(directory)
+    if state is not None:
+        findings.append(Finding("interrupted", rewrite.MARKER,
+                                f"a retain or acknowledge was cut short ({state}); the next "
+                                "command that opens this checkpoint finishes it (any file it "
+                                "replaced fails until then)"))
     findings += _files(directory, records)
     if report is not None:
         findings.append(_report_copy(report, directory, records))
@@ -93,18 +119,30 @@ def _heads(directory: Path) -> set[str]:
     return {sha256(line + b"\n") for line in lines}
 
 
-def _files(directory: Path, records: list[dict[str, Any]]) -> list[Finding]:
-    by_path: dict[str, list[dict[str, Any]]] = {}
+def _rewrites(records: list[dict[str, Any]]) -> list[Finding]:
+    """A rewrite record whose old digest of a whole file is not the one recorded before it."""
+    findings: list[Finding] = []
+    before: dict[str, Any] = {}
     for record in records:
-        if isinstance(record.get("path"), str):
-            by_path.setdefault(record["path"], []).append(record)
+        for name, held in file_records([record]).items():
+            entry = held[-1]
+            was = before.get(name)
+            if (record.get("mode") == "rewrite" and entry.get("mode") == "whole"
+                    and was is not None and was != entry.get("old_sha256")):
+                findings.append(Finding("edited", NAME, f"record {record.get('seq')}: its old "
+                                        f"digest of {name} is not the one recorded before"))
+            before[name] = entry.get("sha256")
+    return findings
+
+
+def _files(directory: Path, records: list[dict[str, Any]]) -> list[Finding]:
+    by_path = file_records(records)
     findings = []
     for name, held in by_path.items():
         path = directory / name  # an absolute name stays absolute
-        if held[-1].get("mode") == "prefix":
-            findings.append(_prefix(path, name, held))
-        else:
-            findings.append(_whole(path, name, held[-1]))
+        found = (_prefix(path, name, held) if held[-1].get("mode") == "prefix" else
+                 _whole(path, name, held[-1]))
+        findings.append(replace(found, role=str(held[-1].get("role", ""))))
     for path, _ in written_files(directory):
         name = str(path.relative_to(directory))
         if name not in by_path:
@@ -123,7 +161,8 @@ def _whole(path: Path, name: str, record: dict[str, Any]) -> Finding:
         return Finding("missing", shown, f"recorded at {record.get('at')}, gone now")
     size, digest = file_digest(path)
     if digest == record.get("sha256"):
-        return Finding("ok", shown, f"{size:,} bytes as recorded at {record.get('at')}")
+        return Finding("ok", shown, f"{size:,} bytes as recorded at {record.get('at')}"
+                       + _by(record))
     return Finding("changed", shown, f"its SHA-256 is not the one recorded at "
                                      f"{record.get('at')} ({size:,} bytes now, "
                                      f"{_size(record):,} then)")
@@ -145,7 +184,7 @@ def _prefix(path: Path, name: str, held: list[dict[str, Any]]) -> Finding:
     grown = now - max(sizes)
     status = "grown" if grown else "ok"
     return Finding(status, name, f"{max(sizes):,} bytes as recorded at {held[-1].get('at')}"
-                                 + (f"; {grown:,} appended since" if grown else ""))
+                                 + _by(held[0]) + (f"; {grown:,} appended since" if grown else ""))
 
 
 def _report_copy(report: Path, directory: Path, records: Iterable[dict[str, Any]]) -> Finding:
@@ -153,13 +192,31 @@ def _report_copy(report: Path, directory: Path, records: Iterable[dict[str, Any]
     if not report.is_file():
         raise UsageError(f"--report {report}: no such file")
     _, digest = file_digest(report)
-    written = [r for r in records if r.get("role") in ("report", "summary", "page")]
+    written = [r for r in _entries(records) if r.get("role") in ("report", "summary", "page")]
     for record in reversed(written):
         if record.get("sha256") == digest:
             return Finding("ok", str(report), f"the {record['role']} written as "
                                               f"{record.get('path')} at {record.get('at')}")
     return Finding("changed", str(report), f"matches none of the {len(written)} reports, "
                                            f"summaries and pages {directory} recorded")
+
+
+def _entries(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every file a record names, each file of a rewrite with the rewrite's time."""
+    found = []
+    for record in records:
+        files = record.get("files") if record.get("mode") == "rewrite" else None
+        if isinstance(files, list):
+            found += [{**entry, "at": record.get("at")} for entry in files
+                      if isinstance(entry, dict)]
+        else:
+            found.append(record)
+    return found
+
+
+def _by(record: dict[str, Any]) -> str:
+    """Which command rewrote a file, when its record is a rewrite's."""
+    return f" (rewritten by {record.get('command')})" if record.get("rewritten") else ""
 
 
 def _size(record: dict[str, Any]) -> int:

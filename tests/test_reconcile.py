@@ -110,6 +110,25 @@ def test_exit_codes(records: list[tuple[str, str, str | None, str, str, str | No
     assert exit_code(summarize(rows)) is code
 
 
+@pytest.mark.parametrize(("listed", "settled", "code"), [
+    ({}, "missing", ExitCode.OK),
+    ({"b": "started"}, "missing", ExitCode.IN_PROGRESS),
+    ({}, "overdue", ExitCode.ATTENTION),
+])
+def test_acknowledged_attention_is_settled(listed: dict[str, str], settled: str,
+                                           code: ExitCode) -> None:
+    """A missing ID a person acknowledged neither needs attention nor keeps the job "in
+    progress": only June's open requests do; acknowledging another category settles nothing."""
+    records = journal(("a", "accepted", "200", "1", RECENT, None),
+                      *([("b", "accepted", "200", "1", RECENT, None)] if listed else []))
+    decided = pl.DataFrame({"id": ["a"], "acknowledged": [settled], "acknowledged_by": ["dpo"],
+                            "acknowledged_at": [RECENT], "acknowledged_reason": ["checked"]})
+    rows = report_rows(latest_outcomes(records), None,
+                       as_frame([Record(s, state) for s, state in listed.items()]),
+                       kind="user", now=NOW, deadline_hours=72, acknowledgements=decided)
+    assert exit_code(summarize(rows)) is code
+
+
 def test_summary_counts() -> None:
     """The summary counts outcomes, June's states for requested IDs, what needs attention,
     and the regulator's figures (a finished record with no time of June's counts from now)."""
@@ -120,7 +139,8 @@ def test_summary_counts() -> None:
     assert summary == {
         "outcome": {"accepted": 2, "rejected": 1},
         "server_state": {"finished": 1, "missing": 1},
-        "attention": {"rejected": 1, "pending": 0, "missing": 1, "overdue": 0, "unverified": 0},
+        "attention": {"rejected": 1, "pending": 0, "missing": 1, "unverified": 0, "overdue": 0},
+        "acknowledged": {"rejected": 0, "missing": 0, "unverified": 0, "overdue": 0},
         "figures": {"requests_sent": 2, "completed": 1, "still_open": 1,
                     "median_hours_to_finish": 1.0, "p90_hours_to_finish": 1.0},
     }
