@@ -80,7 +80,7 @@ class Plan:
         return pl.concat([pending, invalid])
 
 
-def make_plan(ids: pl.DataFrame, files: Sequence[Path], done: pl.Series) -> Plan:
+def make_plan(ids: pl.DataFrame, files: Sequence[str | Path], done: pl.Series) -> Plan:
     """Dedupe the valid IDs of :func:`bulk_delete.inputs.read_ids` and drop those in ``done``."""
     names = [str(path) for path in files]
     rows = ids.with_columns(first=_first_seen(ids["id"]))

@@ -7,6 +7,8 @@ not. The record itself must chain, each line holding the SHA-256 of the line bef
 kept elsewhere (``--head``) must be on the chain. A plan or history file that no record names
 was slipped in (or written just before a crash). An input file that is gone is named, not
 failed: exports are often deleted once processed, and the record keeps their digests.
+Standard input, read once and never kept, cannot be checked again: it is named
+``unchecked`` with the SHA-256 it had, which is not a failure either.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from bulk_delete import shards
 from bulk_delete.checkpoint import written_files
-from bulk_delete.digests import NAME, file_digest, prefix_digests, read_chain, sha256
+from bulk_delete.digests import NAME, STDIN, file_digest, prefix_digests, read_chain, sha256
 from bulk_delete.errors import UsageError
 
 #: Finding statuses that fail ``verify`` (exit 4).
@@ -29,7 +31,8 @@ FAILED = frozenset({"changed", "truncated", "edited", "missing", "unrecorded"})
 class Finding:
     """What verify found of one file."""
 
-    #: ok, grown, gone (an input file deleted: not a failure), or one of FAILED.
+    #: ok, grown, gone (an input file deleted: not a failure), unchecked (standard input,
+    #: never kept: not a failure), or one of FAILED.
     status: str
     #: The file as the record names it.
     path: str
@@ -116,6 +119,10 @@ def _files(directory: Path, records: list[dict[str, Any]]) -> list[Finding]:
 def _whole(path: Path, name: str, record: dict[str, Any]) -> Finding:
     input_file = record.get("role") == "input"
     shown = record.get("given", name) if input_file else name
+    if input_file and name == STDIN:
+        return Finding("unchecked", shown, f"standard input, read once at {record.get('at')} "
+                                           f"and not kept: {_size(record):,} bytes, SHA-256 "
+                                           f"{record.get('sha256')} (compare with sha256sum)")
     if not path.is_file():
         if input_file:
             return Finding("gone", shown, f"read at {record.get('at')}, deleted since (not a "
