@@ -9,9 +9,11 @@
 ``mode`` ``whole``: the file had that size and SHA-256 when it was written (report, summary,
 page, a plan, a history file) or read (an input file: ``given`` is the path as the user wrote
 it, ``format`` how its bytes were read: csv, parquet, jsonl, json or empty; standard input is
-``<stdin>``). ``prefix``: an append-only file (the journal, runs.jsonl) whose first ``size``
-bytes had that SHA-256; later appends keep it true, any edit or truncation breaks it. Paths
-inside the directory are relative to it (the directory may move); others are absolute.
+``<stdin>``; an object in a store is its URL, with the ``etag`` and ``version`` it was read
+at when the store gives them). ``prefix``: an append-only file (the journal, runs.jsonl)
+whose first ``size`` bytes had that SHA-256; later appends keep it true, any edit or
+truncation breaks it. Paths inside the directory are relative to it (the directory may
+move); others are absolute.
 
 ``prev`` is the SHA-256 of the line before (of the header line for the first record): no
 record can be changed, removed or slipped in without breaking every ``prev`` after it. The
@@ -83,6 +85,9 @@ class InputFile:
     resolved: str = ""
     #: How its bytes were read (:class:`bulk_delete.sniffing.Format`); "" in older records.
     format: str = ""
+    #: An object's ETag and version id, as the store gave them, when it gave them.
+    etag: str | None = None
+    version: str | None = None
 
     @property
     def kept(self) -> bool:
@@ -151,9 +156,11 @@ class Chain:
 
     def input(self, receipt: InputFile) -> None:
         """Record an input file with the digest taken when it was read."""
+        stored = {name: value for name, value in (("etag", receipt.etag),
+                                                  ("version", receipt.version)) if value}
         self._append(role="input", path=receipt.resolved, mode="whole", size=receipt.size,
                      sha256=receipt.sha256, given=receipt.path, at=receipt.read_at,
-                     format=receipt.format)
+                     format=receipt.format, **stored)
 
     def recorded(self, path: Path) -> bool:
         """Whether a record names this file (by its path)."""
@@ -204,7 +211,8 @@ def inputs_of_plans(directory: Path) -> dict[str, list[InputFile]]:
                 waiting.append(InputFile(
                     path=str(record.get("given", record["path"])), sha256=str(record["sha256"]),
                     size=int(record["size"]), read_at=str(record["at"]),
-                    resolved=str(record["path"]), format=str(record.get("format", ""))))
+                    resolved=str(record["path"]), format=str(record.get("format", "")),
+                    etag=record.get("etag"), version=record.get("version")))
             except (KeyError, TypeError, ValueError):
                 continue  # an edited record: verify names it
     if waiting:

@@ -84,6 +84,7 @@ def _read(source: Source, layout: Layout, index: int) -> tuple[pl.DataFrame, Inp
     A file is read, then hashed; if it is not the same file as before the read (size,
     time or inode changed), the digest would not describe the IDs read: an error too.
     """
+    source = source.loaded()  # an object's bytes, only while it is read
     try:
         before = source.stat()
         form, frame = _scan(source, layout)

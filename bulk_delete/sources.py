@@ -1,9 +1,11 @@
-"""What the input arguments name: files, globs, ``-`` for standard input.
+"""What the input arguments name: files, globs, ``-`` for standard input, object URLs.
 
 A local file is read where it is, by polars, and hashed after the read (it must not change
 meanwhile). Standard input can be read only once: it is read whole into memory, hashed, and
 handed to the reader from there, so no copy of the IDs is written anywhere on the way; it is
-called ``<stdin>`` in the plan, the digest record and ``lookup``.
+called ``<stdin>`` in the plan, the digest record and ``lookup``. An object in a store
+(:mod:`bulk_delete.buckets`) is listed first and fetched when its turn comes, then read from
+memory like standard input; it is named by its URL.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from bulk_delete import buckets
 from bulk_delete.digests import STDIN, InputFile, fingerprint, sha256
 from bulk_delete.errors import InputError
 from bulk_delete.journal import utc_now
@@ -29,12 +32,20 @@ GLOB_CHARS = re.compile(r"[*?[]")
 
 @dataclass(frozen=True)
 class Source:
-    """One input: a local file read in place, or bytes already read whole (standard input)."""
+    """One input: a local file read in place, bytes read whole (standard input), or an
+    object listed in a store (its bytes once :meth:`loaded`)."""
 
     #: As the plan, the digest record and errors name it.
     name: str
     path: Path | None = None
     data: bytes | None = None
+    remote: buckets.Remote | None = None
+
+    def loaded(self) -> Source:
+        """This input with an object's bytes fetched (other inputs are ready as they are)."""
+        if self.remote is None or self.data is not None:
+            return self
+        return replace(self, data=buckets.read(self.remote))
 
     def open(self) -> BinaryIO:
         """The raw bytes, from the start, as a file."""
@@ -75,18 +86,24 @@ class Source:
         if self.path is not None and before is not None:
             return fingerprint(self.path, before, form=form)
         data = self.data or b""
+        remote = self.remote
         return InputFile(path=self.name, sha256=sha256(data), size=len(data), read_at=utc_now(),
-                         resolved=self.name, format=form)
+                         resolved=self.name, format=form, etag=remote.etag if remote else None,
+                         version=remote.version if remote else None)
 
 
 def resolve(inputs: Sequence[str | Path]) -> tuple[Source, ...]:
-    """Paths as given, glob matches sorted by name, ``-`` as standard input; an input named
-    twice is read once."""
+    """Paths as given, glob matches sorted by name, ``-`` as standard input, objects by URL;
+    an input named twice is read once."""
     found: dict[str, Source] = {}
     for item in inputs:
         if str(item) == "-":
             if STDIN not in found:
                 found[STDIN] = Source(STDIN, data=_stdin())
+            continue
+        if buckets.is_url(str(item)):
+            for remote in buckets.objects(str(item)):
+                found.setdefault(remote.url, Source(remote.url, remote=remote))
             continue
         for path in _expand(str(item)):
             found.setdefault(str(path.resolve()), Source(str(path), path=path))

@@ -8,7 +8,9 @@ kept elsewhere (``--head``) must be on the chain. A plan or history file that no
 was slipped in (or written just before a crash). An input file that is gone is named, not
 failed: exports are often deleted once processed, and the record keeps their digests.
 Standard input, read once and never kept, cannot be checked again: it is named
-``unchecked`` with the SHA-256 it had, which is not a failure either.
+``unchecked`` with the SHA-256 it had, which is not a failure either. An object in a store
+is read again (the environment's credentials) and checked like a file; one that is gone is
+named, one that cannot be read now is ``unchecked``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulk_delete import shards
+from bulk_delete import buckets, shards
 from bulk_delete.checkpoint import written_files
 from bulk_delete.digests import NAME, STDIN, file_digest, prefix_digests, read_chain, sha256
-from bulk_delete.errors import UsageError
+from bulk_delete.errors import InputError, UsageError
 
 #: Finding statuses that fail ``verify`` (exit 4).
 FAILED = frozenset({"changed", "truncated", "edited", "missing", "unrecorded"})
@@ -32,7 +34,7 @@ class Finding:
     """What verify found of one file."""
 
     #: ok, grown, gone (an input file deleted: not a failure), unchecked (standard input,
-    #: never kept: not a failure), or one of FAILED.
+    #: never kept, or an object the store will not give now: not a failure), or one of FAILED.
     status: str
     #: The file as the record names it.
     path: str
@@ -123,6 +125,8 @@ def _whole(path: Path, name: str, record: dict[str, Any]) -> Finding:
         return Finding("unchecked", shown, f"standard input, read once at {record.get('at')} "
                                            f"and not kept: {_size(record):,} bytes, SHA-256 "
                                            f"{record.get('sha256')} (compare with sha256sum)")
+    if input_file and buckets.is_url(name):
+        return _object(name, record)
     if not path.is_file():
         if input_file:
             return Finding("gone", shown, f"read at {record.get('at')}, deleted since (not a "
@@ -134,6 +138,22 @@ def _whole(path: Path, name: str, record: dict[str, Any]) -> Finding:
     return Finding("changed", shown, f"its SHA-256 is not the one recorded at "
                                      f"{record.get('at')} ({size:,} bytes now, "
                                      f"{_size(record):,} then)")
+
+
+def _object(url: str, record: dict[str, Any]) -> Finding:
+    """An object in a store, read again whole: its SHA-256 must be the one recorded."""
+    try:
+        data = buckets.read(buckets.objects(url)[0])
+    except buckets.Gone:
+        return Finding("gone", url, f"read at {record.get('at')}, deleted since (not a "
+                                    "failure: the record keeps its SHA-256)")
+    except InputError as exc:
+        return Finding("unchecked", url, f"cannot be read now ({exc}); its SHA-256 "
+                                         f"{record.get('sha256')} is on the record")
+    if sha256(data) == record.get("sha256"):
+        return Finding("ok", url, f"{len(data):,} bytes as recorded at {record.get('at')}")
+    return Finding("changed", url, f"its SHA-256 is not the one recorded at {record.get('at')} "
+                                   f"({len(data):,} bytes now, {_size(record):,} then)")
 
 
 def _prefix(path: Path, name: str, held: list[dict[str, Any]]) -> Finding:

@@ -11,6 +11,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -165,3 +166,55 @@ def write_ids(path: Path, ids: list[str], column: str = "user_id") -> Path:
     """A one-column CSV of IDs, as an export would hold them."""
     path.write_text(column + "\n" + "".join(f"{i}\n" for i in ids), encoding="utf-8")
     return path
+
+
+#: The test key's secret half: it must appear in no output and no file.
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+
+
+@dataclass
+class S3:
+    """The moto server, a client to set buckets up, and two IAM users' keys."""
+
+    endpoint: str
+    client: Any
+    #: Access key id and secret of a user allowed everything, and of one allowed nothing.
+    reader: tuple[str, str]
+    nobody: tuple[str, str]
+
+    def env(self, key: tuple[str, str] = (KEY_ID, SECRET)) -> dict[str, str]:
+        """What a user sets to reach an S3-compatible store: nothing more."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": key[1],
+                "AWS_REGION": "us-east-1"}
+
+    def put(self, bucket: str, key: str, body: bytes) -> str:
+        """Store an object; its URL."""
+        self.client.put_object(Bucket=bucket, Key=key, Body=body)
+        return f"s3://{bucket}/{key}"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3]:
+    """A real S3-compatible server (moto) on loopback, one per test module."""
+    import boto3  # only the modules that read buckets pay for these imports
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    session = {"endpoint_url": endpoint, "aws_access_key_id": KEY_ID,
+               "aws_secret_access_key": SECRET, "region_name": "us-east-1"}
+    iam = boto3.client("iam", **session)
+    keys = []
+    for user in ("reader", "nobody"):
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        keys.append((key["AccessKeyId"], key["SecretAccessKey"]))
+    iam.put_user_policy(UserName="reader", PolicyName="all", PolicyDocument=ALLOW_ALL)
+    yield S3(endpoint, boto3.client("s3", **session), *keys)
+    server.stop()
