@@ -9,14 +9,17 @@ own IAM check, switched on only while a test needs a refusal.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
+import http.server
 import io
 import json
 import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,6 +220,19 @@ def test_access_denied_exits_2_and_sends_nothing(s3: S3, bucket: str, june: June
         assert s3.nobody[1] not in text
 
 
+def test_a_versioned_bucket_records_the_version_read(s3: S3, bucket: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the store keeps versions, the digest record keeps the version id read."""
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    s3.client.put_bucket_versioning(Bucket=bucket,
+                                    VersioningConfiguration={"Status": "Enabled"})
+    url = s3.put(bucket, "ids.csv", b"user_id\nu1\n")
+    head = s3.client.head_object(Bucket=bucket, Key="ids.csv")
+    [receipt] = read_ids([url], kind="user").receipts
+    assert (receipt.etag, receipt.version) == (head["ETag"], head["VersionId"])
+
+
 def test_folder_markers_are_not_inputs(s3: S3, bucket: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A key ending in / (what consoles create for a folder) matches no glob."""
@@ -264,6 +280,26 @@ def test_a_profile_is_read_through_boto3(s3: S3, bucket: str, tmp_path: Path,
                                              r"\(AWS_PROFILE, read by boto3\)") as caught:
             read_ids([f"s3://{bucket}/ids.csv"], kind="user")
     assert s3.nobody[1] not in str(caught.value)
+
+
+def test_a_file_on_a_web_server(tmp_path: Path) -> None:
+    """An https:// (here loopback http://) URL is one file, downloaded, hashed and read; a
+    missing one is 'no such object'."""
+    (tmp_path / "ids.csv").write_bytes(b"user_id\nw1\nw2\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            read = read_ids([f"{base}/ids.csv"], kind="user")
+            with pytest.raises(InputError, match=r"/gone\.csv: no such object$"):
+                read_ids([f"{base}/gone.csv"], kind="user")
+        finally:
+            server.shutdown()
+    assert read.ids["id"].to_list() == ["w1", "w2"]
+    [receipt] = read.receipts
+    assert (receipt.path, receipt.size, receipt.sha256) == (
+        f"{base}/ids.csv", 14, hashlib.sha256(b"user_id\nw1\nw2\n").hexdigest())
 
 
 @pytest.mark.parametrize(("pattern", "matches", "misses"), [

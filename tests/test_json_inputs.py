@@ -103,8 +103,9 @@ def test_gzip_and_a_byte_order_mark(tmp_path: Path) -> None:
     ("ids.csv", lines({"user_id": "a"}, {"user_id": "b"}), "jsonl"),
     ("ids.jsonl", b'[{"user_id": "a"}, {"user_id": "b"}]', "json"),
     ("ids.jsonl", b"user_id\na\nb\n", "csv"),
-    ("ids.txt", gzip.compress(lines({"user_id": "a"}, {"user_id": "b"})), "jsonl"),
-])
+    ("ids.txt", gzip.compress(lines({"user_id": "a"}, {"user_id": "b"}), mtime=0), "jsonl"),
+], ids=["JSON Lines named .json", "JSON Lines named .csv", "an array named .jsonl",
+        "CSV named .jsonl", "gzipped JSON Lines named .txt"])
 def test_content_wins_over_the_name(tmp_path: Path, name: str, content: bytes,
                                     form: str) -> None:
     """The bytes decide the format; the digest record keeps the format they were read as."""
