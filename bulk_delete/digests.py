@@ -89,11 +89,6 @@ class InputFile:
     etag: str | None = None
     version: str | None = None
 
-    @property
-    def kept(self) -> bool:
-        """Whether the bytes can be read again to check them: not those of standard input."""
-        return self.resolved != STDIN
-
 
 def fingerprint(path: Path, before: os.stat_result, *, form: str = "") -> InputFile:
     """The digest of an input file just read, if it is still the file ``before`` describes.

@@ -132,8 +132,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _scan(source: Source, layout: Layout) -> tuple[Format, pl.LazyFrame]:
-    with source.open() as stream:
-        head, at_eof, gzipped = first_bytes(stream)
+    head, at_eof, gzipped = first_bytes(source)
     parquet_name = Path(source.name).suffix.lower() in (".parquet", ".pq")
     form = sniff(head, at_eof, gzipped=gzipped, parquet_name=parquet_name)
     if form is Format.EMPTY:

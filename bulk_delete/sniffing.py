@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import codecs
 import enum
-import gzip
 import json
 import re
-from typing import BinaryIO
 
 from bulk_delete.columns import Unreadable
+from bulk_delete.sources import Source
 
 #: Bytes read from the start of an input to tell its format (and a CSV's delimiter).
 SNIFF_BYTES = 1 << 20
@@ -62,15 +61,12 @@ class Format(enum.StrEnum):
     JSON_ARRAY = "json"
 
 
-def first_bytes(stream: BinaryIO) -> tuple[bytes, bool, bool]:
-    """The first SNIFF_BYTES of ``stream`` (decompressed if it is gzip), whether that is all
+def first_bytes(source: Source) -> tuple[bytes, bool, bool]:
+    """The first SNIFF_BYTES of ``source`` (decompressed if it is gzip), whether that is all
     of it, and whether it was gzip."""
-    start = stream.read(2)
-    stream.seek(0)
-    gzipped = start == b"\x1f\x8b"
-    reader: BinaryIO = gzip.GzipFile(fileobj=stream) if gzipped else stream  # type: ignore[assignment]
-    head = reader.read(SNIFF_BYTES + 1)
-    return head[:SNIFF_BYTES], len(head) <= SNIFF_BYTES, gzipped
+    with source.decompressed() as stream:
+        head = stream.read(SNIFF_BYTES + 1)
+    return head[:SNIFF_BYTES], len(head) <= SNIFF_BYTES, source.gzipped()
 
 
 def sniff(head: bytes, at_eof: bool, *, gzipped: bool, parquet_name: bool) -> Format:

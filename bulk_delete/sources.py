@@ -28,6 +28,7 @@ from bulk_delete.errors import InputError
 from bulk_delete.journal import utc_now
 
 GLOB_CHARS = re.compile(r"[*?[]")
+GZIP = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,19 @@ class Source:
         with self.open() as stream:
             return stream.read()
 
+    def gzipped(self) -> bool:
+        with self.open() as stream:
+            return stream.read(2) == GZIP
+
     @contextlib.contextmanager
     def decompressed(self) -> Iterator[BinaryIO]:
         """The bytes from the start, decompressed when they are gzip."""
         with self.open() as stream:
-            gzipped = stream.read(2) == b"\x1f\x8b"
-            stream.seek(0)
-            if not gzipped:
+            if stream.read(2) != GZIP:
+                stream.seek(0)
                 yield stream
                 return
+            stream.seek(0)
             with gzip.GzipFile(fileobj=stream) as inflated:
                 yield inflated  # type: ignore[misc]
 
