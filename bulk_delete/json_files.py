@@ -36,12 +36,14 @@ from typing import Any
 import polars as pl
 
 from bulk_delete.columns import Layout, Unreadable, pick_column
-from bulk_delete.exact import whole_floats
+from bulk_delete.exact import MAX_EXACT_FLOAT, whole_floats
 from bulk_delete.sniffing import decoded
 from bulk_delete.sources import Source
 
 #: Records whose field names choose the ID field.
 SAMPLE_RECORDS = 50
+#: Text that polars may have made of a JSON number.
+NUMBER_TEXT = r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 #: Text that polars may have made of a boolean, an object or an array.
 NOT_A_STRING = (pl.col("raw").is_in(["true", "false"]) | pl.col("raw").str.starts_with("{")
                 | pl.col("raw").str.starts_with("["))
@@ -115,22 +117,33 @@ def _key(records: list[dict[str, Any]], layout: Layout) -> str:
 
 
 def _numbers(rows: pl.DataFrame, data: Any, key: str) -> pl.DataFrame:
-    """Values written as floats replaced by their exact integer text, or refused."""
-    if not rows["raw"].str.contains(r"^-?[0-9]").any():
+    """Values written as floats replaced by their exact integer text, or refused.
+
+    Only text polars could have made of a number sends the file through a typed read, and
+    only numbers from 2**53 on (exact as integers, not as floats) through a second one.
+    """
+    if not rows["raw"].str.contains(NUMBER_TEXT).any():
         return rows
-    typed = pl.concat([
-        pl.scan_ndjson(data, schema={key: pl.Float64}, ignore_errors=True).select(number=key),
-        pl.scan_ndjson(data, schema={key: pl.Int128}, ignore_errors=True).select(integer=key),
-    ], how="horizontal").collect(engine="streaming")
-    if typed.height != rows.height:
+    number = _typed(data, key, pl.Float64)
+    if len(number) != rows.height:
         raise Unreadable("its records could not be read twice alike")
-    number, integer = pl.col("number"), pl.col("integer")
-    floats = rows.hstack(typed).filter(number.is_not_null() & integer.is_null())
+    big = (number.abs() >= MAX_EXACT_FLOAT).any()
+    if big:  # an integer literal is exact at any size; a float literal that large is not
+        written_as_float = number.is_not_null() & _typed(data, key, pl.Int128).is_null()
+    else:  # below 2**53 a whole float is exact; the rest are fractions or exponents
+        written_as_float = number.is_not_null() & ~rows["raw"].str.contains(r"^-?[0-9]+$")
+    floats = rows.with_columns(number=number).filter(written_as_float)
     if not floats.height:
         return rows
     exact = whole_floats(floats.select("line", raw="number"), unit="line")
     return rows.join(exact.rename({"raw": "exact"}), on="line", how="left",
                      maintain_order="left").select("line", raw=pl.coalesce("exact", "raw"))
+
+
+def _typed(data: Any, key: str, dtype: type[pl.DataType]) -> pl.Series:
+    """The ID field read as ``dtype``: null where the value is not of that JSON type."""
+    return pl.scan_ndjson(data, schema={key: dtype}, ignore_errors=True).select(key).collect(
+        engine="streaming").to_series()
 
 
 def _only_strings(rows: pl.DataFrame, data: Any, key: str) -> None:
