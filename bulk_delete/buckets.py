@@ -40,7 +40,9 @@ URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 GLOB_CHARS = re.compile(r"[*?[]")
 #: S3's, GCS's and Azure's words for a bucket that is not there.
 NO_BUCKET = re.compile(r"NoSuchBucket|ContainerNotFound|bucket does not exist", re.IGNORECASE)
-UNREACHABLE = re.compile(r"error sending request|connect|dns|timed? ?out", re.IGNORECASE)
+#: How object_store says that no answer came (a refused connection, no name, a time-out).
+UNREACHABLE = re.compile(r"error sending request|connection refused|dns error|timed out",
+                         re.IGNORECASE)
 #: What obstore raises: its own errors, and builtins (FileNotFoundError) for some.
 STORE_ERRORS = (BaseError, OSError, ValueError)
 

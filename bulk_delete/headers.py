@@ -35,7 +35,8 @@ def check(name: str, values: list[str], layout: Layout) -> None:
     what = _looks_like(name, [value.strip() for value in values if value.strip()])
     if what is not None:
         raise Unreadable(f"its first line looks like data ({what}), not a header naming the "
-                         "columns: if the file has no header line, pass --no-header")
+                         "columns: if the file has no header line, pass --no-header (if it "
+                         "is the header, name the column with --column)")
 
 
 def _chosen_by_name(name: str, layout: Layout) -> bool:
