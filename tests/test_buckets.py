@@ -31,6 +31,7 @@ import pytest
 from bulk_delete import buckets
 from bulk_delete.errors import InputError
 from bulk_delete.inputs import read_ids
+from bulk_delete.verification import verify
 from tests.conftest import KEY_ID, S3, SECRET, June, cli_env, journal_of
 
 
@@ -130,9 +131,11 @@ def test_a_glob_of_objects_with_a_file_and_stdin(s3: S3, bucket: str, june: June
     no_secret_in(tmp_path, done.stdout, done.stderr, checked.stdout)
 
 
-def test_verify_names_an_object_changed_or_deleted_since(s3: S3, bucket: str, june: June,
-                                                         tmp_path: Path) -> None:
-    """An object overwritten after the run fails verify; one deleted is named, not failed."""
+def test_verify_names_an_object_changed_or_deleted_since(
+        s3: S3, bucket: str, june: June, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object overwritten after the run fails verify; one deleted is named, not failed;
+    one the store cannot give now is unchecked, not failed."""
     kept = s3.put(bucket, "a.csv", b"user_id\nu1\n")
     gone = s3.put(bucket, "b.csv", b"user_id\nu2\n")
     env = user_env(tmp_path, s3)
@@ -143,6 +146,11 @@ def test_verify_names_an_object_changed_or_deleted_since(s3: S3, bucket: str, ju
     assert checked.returncode == 4, checked.stdout
     assert f"CHANGED    {kept}: its SHA-256 is not the one recorded" in checked.stdout
     assert f"gone       {gone}: read at " in checked.stdout
+    for name, value in {**s3.env(), "AWS_ENDPOINT_URL": _unreachable()}.items():
+        monkeypatch.setenv(name, value)
+    found = {f.path: f for f in verify(tmp_path / "state")[0].findings}
+    assert (found[kept].status, found[kept].failed) == ("unchecked", False)
+    assert "cannot reach the store" in found[kept].detail
 
 
 def test_the_daily_cron_adds_only_new_objects_ids(s3: S3, bucket: str, june: June,
