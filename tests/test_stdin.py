@@ -107,3 +107,14 @@ def test_a_terminal_is_not_read(june: June, tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "-: standard input is a terminal; pipe the IDs in" in done.stderr
     assert june.stats()["requests"] == 0
+
+
+def test_a_json_array_on_stdin_is_looked_up_by_element(june: June, tmp_path: Path) -> None:
+    """A JSON array's positions are elements, and lookup says so."""
+    env = cli_env(tmp_path, BULK_DELETE_LOG_FORMAT="console")
+    done = piped(b'["u01", "", "u02"]', "submit", "-", "--api-url", june.url, env=env)
+    assert done.returncode == 0, done.stderr
+    assert june.posts() == 2
+    text = piped(b"", "lookup", "u02", "", env=env).stdout
+    assert "read from:  <stdin>, element 3 (SHA-256 " in text
+    assert "read from:  <stdin>, element 2 (SHA-256 " in text and "empty ID at <stdin>:2" in text
