@@ -37,6 +37,7 @@ from bulk_delete.network import is_loopback
 
 #: What makes an input argument a URL.
 URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
+#: What makes a path or key a glob (here and for local files).
 GLOB_CHARS = re.compile(r"[*?[]")
 #: S3's, GCS's and Azure's words for a bucket that is not there.
 NO_BUCKET = re.compile(r"NoSuchBucket|ContainerNotFound|bucket does not exist", re.IGNORECASE)

@@ -15,7 +15,6 @@ import glob
 import gzip
 import io
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +26,6 @@ from bulk_delete.digests import STDIN, InputFile, fingerprint, sha256
 from bulk_delete.errors import InputError
 from bulk_delete.journal import utc_now
 
-GLOB_CHARS = re.compile(r"[*?[]")
 GZIP = b"\x1f\x8b"
 
 
@@ -57,7 +55,7 @@ class Source:
     def polars(self) -> Path | bytes:
         """What polars reads: the path, or the bytes. A path with glob characters in it is
         read here first, since some polars readers would take it for a pattern."""
-        if self.path is not None and not GLOB_CHARS.search(str(self.path)):
+        if self.path is not None and not buckets.GLOB_CHARS.search(str(self.path)):
             return self.path
         with self.open() as stream:
             return stream.read()
@@ -136,7 +134,7 @@ def _expand(item: str) -> list[Path]:
         raise InputError(f"{item}: is a directory; name its files or a glob such as {item}/*.csv")
     if path.exists():
         return [path]
-    if not GLOB_CHARS.search(item):
+    if not buckets.GLOB_CHARS.search(item):
         raise InputError(f"{item}: no such file")
     matches = sorted(Path(match) for match in glob.glob(item, recursive=True))
     files = [match for match in matches if match.is_file()]
