@@ -58,9 +58,14 @@ def cli() -> None:
 def submit(ctx: click.Context, /, **params: Any) -> ExitCode:
     """Read, validate, dedupe, skip what the checkpoint holds, and submit the rest.
 
+    Each INPUT is a file or glob (CSV, Parquet, JSON Lines or a JSON array, plain or
+    gzip, told by content), or - for standard input, read the same way.
+
     Example:
 
         JUNE_API_KEY_FILE=key.txt bulk-delete submit exports/*.csv --kind user
+
+        warehouse-cli query ... | bulk-delete submit - --kind user
     """
     settings = _settings(ctx, params)
     key = _key(params, settings)
@@ -79,6 +84,9 @@ def submit(ctx: click.Context, /, **params: Any) -> ExitCode:
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> ExitCode:
     """Submit, then reconcile, then apply the retention policy: the cron default.
+
+    Each INPUT is a file or glob (CSV, Parquet, JSON Lines or a JSON array, plain or
+    gzip, told by content), or - for standard input, read the same way.
 
     Example:
 

@@ -8,9 +8,12 @@
 
 ``mode`` ``whole``: the file had that size and SHA-256 when it was written (report, summary,
 page, a plan, a history file) or read (an input file: ``given`` is the path as the user wrote
-it). ``prefix``: an append-only file (the journal, runs.jsonl) whose first ``size`` bytes had
-that SHA-256; later appends keep it true, any edit or truncation breaks it. Paths inside the
-directory are relative to it (the directory may move); others are absolute.
+it, ``format`` how its bytes were read: csv, parquet, jsonl, json or empty; standard input is
+``<stdin>``; an object in a store is its URL, with the ``etag`` and ``version`` it was read
+at when the store gives them). ``prefix``: an append-only file (the journal, runs.jsonl)
+whose first ``size`` bytes had that SHA-256; later appends keep it true, any edit or
+truncation breaks it. Paths inside the directory are relative to it (the directory may
+move); others are absolute.
 
 A *rewrite* record (``mode`` ``rewrite``, written by ``retain`` and ``acknowledge``) replaces
 several files as one event: ``files`` lists each with its ``old_size``/``old_sha256`` (none for
@@ -38,6 +41,8 @@ from bulk_delete.errors import InputError
 from bulk_delete.journal import utc_now
 
 NAME = "digests.jsonl"
+#: The name standard input goes by: read once, never kept.
+STDIN = "<stdin>"
 HEADER = b"bulk-delete digests 1: one JSON record a line; prev: SHA-256 of the line before\n"
 #: Bytes hashed per read.
 CHUNK = 1 << 20
@@ -83,9 +88,14 @@ class InputFile:
     read_at: str
     #: The absolute path, where ``verify`` looks for it.
     resolved: str = ""
+    #: How its bytes were read (:class:`bulk_delete.sniffing.Format`); "" in older records.
+    format: str = ""
+    #: An object's ETag and version id, as the store gave them, when it gave them.
+    etag: str | None = None
+    version: str | None = None
 
 
-def fingerprint(path: Path, before: os.stat_result) -> InputFile:
+def fingerprint(path: Path, before: os.stat_result, *, form: str = "") -> InputFile:
     """The digest of an input file just read, if it is still the file ``before`` describes.
 
     Hashed after a successful read (a device that never ends is refused by the reader
@@ -103,7 +113,7 @@ def fingerprint(path: Path, before: os.stat_result) -> InputFile:
         raise InputError(f"{path}: changed while it was read (is the export still being "
                          "written?); run again once it is complete")
     return InputFile(path=str(path), sha256=digest, size=after.st_size, read_at=utc_now(),
-                     resolved=str(path.resolve()))
+                     resolved=str(path.resolve()), format=form)
 
 
 class Chain:
@@ -150,8 +160,11 @@ class Chain:
 
     def input(self, receipt: InputFile) -> None:
         """Record an input file with the digest taken when it was read."""
+        stored = {name: value for name, value in (("etag", receipt.etag),
+                                                  ("version", receipt.version)) if value}
         self._append(role="input", path=receipt.resolved, mode="whole", size=receipt.size,
-                     sha256=receipt.sha256, given=receipt.path, at=receipt.read_at)
+                     sha256=receipt.sha256, given=receipt.path, at=receipt.read_at,
+                     format=receipt.format, **stored)
 
     def names(self) -> set[str]:
         """Every file a record names, as it names them."""
@@ -218,7 +231,8 @@ def inputs_of_plans(directory: Path) -> dict[str, list[InputFile]]:
                 waiting.append(InputFile(
                     path=str(record.get("given", record["path"])), sha256=str(record["sha256"]),
                     size=int(record["size"]), read_at=str(record["at"]),
-                    resolved=str(record["path"])))
+                    resolved=str(record["path"]), format=str(record.get("format", "")),
+                    etag=record.get("etag"), version=record.get("version")))
             except (KeyError, TypeError, ValueError):
                 continue  # an edited record: verify names it
     if waiting:

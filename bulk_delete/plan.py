@@ -88,7 +88,7 @@ class Plan:
         return pl.concat([pending, invalid])
 
 
-def make_plan(ids: pl.DataFrame, files: Sequence[Path], done: pl.Series,
+def make_plan(ids: pl.DataFrame, files: Sequence[str | Path], done: pl.Series,
               pseudonymize: Pseudonymize | None = None) -> Plan:
     """Dedupe the valid IDs of :func:`bulk_delete.inputs.read_ids` and drop those in ``done``
     (with ``pseudonymize``, also those whose pseudonym is in ``done``)."""

@@ -38,6 +38,8 @@ LOG_EVERY = 5.0
 #: Invalid rows located in the plan text; the report lists them all.
 SHOWN_INVALID = 5
 HEADINGS = ("rows", "invalid", "duplicate", "already done", "to send")
+#: What an input's ``line`` counts, by its format (CSV and JSON Lines: lines).
+PLACES = {"json": "element", "parquet": "row"}
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,8 @@ def story_text(story: Story) -> str:
     for s in story.sources:
         digest = f" (SHA-256 {s['sha256']}, read {s['read_at']})" if s["sha256"] else ""
         what = f"; {s['error']}" if s["outcome"] == "invalid" else ""
-        lines.append(f"  {'read from:':<12}{s['file']}, line {s['line']}{digest}{what}")
+        place = PLACES.get(s.get("format") or "", "line")
+        lines.append(f"  {'read from:':<12}{s['file']}, {place} {s['line']}{digest}{what}")
     lines.append(f"  {'outcome:':<12}{about['outcome']}")
     for j in story.journal:
         status = f"HTTP {j['http_status']}" if j["http_status"] is not None else "no answer"

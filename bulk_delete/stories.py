@@ -42,7 +42,8 @@ class Story:
 
     id: str
     #: Where it was read: file, line, the plan's outcome (pending, invalid), error, and the
-    #: file's SHA-256 and read time when the digest record has them.
+    #: file's SHA-256, read time and format (csv, parquet, jsonl, json: then ``line`` is the
+    #: element's position) when the digest record has them.
     sources: list[dict[str, Any]]
     #: Every journal line: outcome, http_status, attempts, at, error.
     journal: list[dict[str, Any]]
@@ -128,7 +129,7 @@ def _sources(directory: Path, where: pl.Expr) -> pl.DataFrame:
     """The plans' rows for the IDs, each with the digest of the file it was read from."""
     planned = plans(directory, named=True)
     if planned is None:
-        return pl.DataFrame(schema={**SOURCE, **dict.fromkeys(("sha256", "read_at"),
+        return pl.DataFrame(schema={**SOURCE, **dict.fromkeys(("sha256", "read_at", "format"),
                                                               pl.String)})
     found = planned.filter(where).collect().with_columns(pl.col("id").fill_null(""))
     made_from = inputs_of_plans(directory)
@@ -136,7 +137,8 @@ def _sources(directory: Path, where: pl.Expr) -> pl.DataFrame:
                 for plan, file in found.select("plan", "file").iter_rows()]
     return found.select(pl.col(name).cast(dtype) for name, dtype in SOURCE.items()).with_columns(
         sha256=pl.Series([r.sha256 if r else None for r in receipts], dtype=pl.String),
-        read_at=pl.Series([r.read_at if r else None for r in receipts], dtype=pl.String))
+        read_at=pl.Series([r.read_at if r else None for r in receipts], dtype=pl.String),
+        format=pl.Series([r.format or None if r else None for r in receipts], dtype=pl.String))
 
 
 def _relative(plan: str, directory: Path) -> str:

@@ -11,6 +11,11 @@ failed: exports are often deleted once processed, and the record keeps their dig
 A rewrite record (``retain``, ``acknowledge``) is its files' record from there on; its old
 digest of a file written whole must be the one recorded before it. A rewrite a crash cut short
 is named: until the next command finishes it, each file already replaced fails.
+
+Standard input, read once and never kept, cannot be checked again: it is named
+``unchecked`` with the SHA-256 it had, which is not a failure either. An object in a store
+is read again (the environment's credentials) and checked like a file; one that is gone is
+named, one that cannot be read now is ``unchecked``.
 """
 
 from __future__ import annotations
@@ -20,10 +25,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bulk_delete import rewrite, shards
+from bulk_delete import buckets, rewrite, shards
 from bulk_delete.checkpoint import written_files
-from bulk_delete.digests import NAME, file_digest, file_records, prefix_digests, read_chain, sha256
-from bulk_delete.errors import CheckpointError, UsageError
+from bulk_delete.digests import (
+    NAME,
+    STDIN,
+    file_digest,
+    file_records,
+    prefix_digests,
+    read_chain,
+    sha256,
+)
+from bulk_delete.errors import CheckpointError, InputError, UsageError
 
 #: Finding statuses that fail ``verify`` (exit 4).
 FAILED = frozenset({"changed", "truncated", "edited", "missing", "unrecorded"})
@@ -33,8 +46,9 @@ FAILED = frozenset({"changed", "truncated", "edited", "missing", "unrecorded"})
 class Finding:
     """What verify found of one file."""
 
-    #: ok, grown, gone (an input file deleted: not a failure), interrupted (a rewrite cut
-    #: short: its files say whether it failed), or one of FAILED.
+    #: ok, grown, gone (an input file deleted: not a failure), unchecked (standard input,
+    #: never kept, or an object the store will not give now: not a failure), interrupted (a
+    #: rewrite cut short: its files say whether it failed), or one of FAILED.
     status: str
     #: The file as the record names it.
     path: str
@@ -154,6 +168,12 @@ def _files(directory: Path, records: list[dict[str, Any]]) -> list[Finding]:
 def _whole(path: Path, name: str, record: dict[str, Any]) -> Finding:
     input_file = record.get("role") == "input"
     shown = record.get("given", name) if input_file else name
+    if input_file and name == STDIN:
+        return Finding("unchecked", shown, f"standard input, read once at {record.get('at')} "
+                                           f"and not kept: {_size(record):,} bytes, SHA-256 "
+                                           f"{record.get('sha256')} (compare with sha256sum)")
+    if input_file and buckets.is_url(name):
+        return _object(name, record)
     if not path.is_file():
         if input_file:
             return Finding("gone", shown, f"read at {record.get('at')}, deleted since (not a "
@@ -166,6 +186,22 @@ def _whole(path: Path, name: str, record: dict[str, Any]) -> Finding:
     return Finding("changed", shown, f"its SHA-256 is not the one recorded at "
                                      f"{record.get('at')} ({size:,} bytes now, "
                                      f"{_size(record):,} then)")
+
+
+def _object(url: str, record: dict[str, Any]) -> Finding:
+    """An object in a store, read again whole: its SHA-256 must be the one recorded."""
+    try:
+        data = buckets.read(buckets.objects(url)[0])
+    except buckets.Gone:
+        return Finding("gone", url, f"read at {record.get('at')}, deleted since (not a "
+                                    "failure: the record keeps its SHA-256)")
+    except InputError as exc:
+        return Finding("unchecked", url, f"cannot be read now ({exc}); its SHA-256 "
+                                         f"{record.get('sha256')} is on the record")
+    if sha256(data) == record.get("sha256"):
+        return Finding("ok", url, f"{len(data):,} bytes as recorded at {record.get('at')}")
+    return Finding("changed", url, f"its SHA-256 is not the one recorded at {record.get('at')} "
+                                   f"({len(data):,} bytes now, {_size(record):,} then)")
 
 
 def _prefix(path: Path, name: str, held: list[dict[str, Any]]) -> Finding:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bulk_delete.logs import set_secrets
 from bulk_delete.sandbox import SandboxConfig
-from tests.fakes import KEY, Handler, June, Serve
+from tests.fakes import ALLOW_ALL, KEY, KEY_ID, S3, SECRET, Handler, June, Serve
 
 
 @pytest.fixture
@@ -51,3 +51,26 @@ def june() -> Iterator[June]:
     server = June(SandboxConfig(api_key=KEY))
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3]:
+    """A real S3-compatible server (moto) on loopback, one per test module."""
+    import boto3  # only the modules that read buckets pay for these imports
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    session = {"endpoint_url": endpoint, "aws_access_key_id": KEY_ID,
+               "aws_secret_access_key": SECRET, "region_name": "us-east-1"}
+    iam = boto3.client("iam", **session)
+    keys = []
+    for user in ("reader", "nobody"):
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        keys.append((key["AccessKeyId"], key["SecretAccessKey"]))
+    iam.put_user_policy(UserName="reader", PolicyName="all", PolicyDocument=ALLOW_ALL)
+    yield S3(endpoint, boto3.client("s3", **session), *keys)
+    server.stop()

@@ -30,6 +30,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -547,3 +548,32 @@ class Harness:
         found = read_manifest(self.tmp_path / "state")
         assert found is not None
         return found
+
+
+#: The test key's secret half: it must appear in no output and no file.
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+
+
+@dataclass
+class S3:
+    """The moto server, a client to set buckets up, and two IAM users' keys."""
+
+    endpoint: str
+    client: Any
+    #: Access key id and secret of a user allowed everything, and of one allowed nothing.
+    reader: tuple[str, str]
+    nobody: tuple[str, str]
+
+    def env(self, key: tuple[str, str] = (KEY_ID, SECRET)) -> dict[str, str]:
+        """What a user sets to reach an S3-compatible store: nothing more."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": key[1],
+                "AWS_REGION": "us-east-1"}
+
+    def put(self, bucket: str, key: str, body: bytes) -> str:
+        """Store an object; its URL."""
+        self.client.put_object(Bucket=bucket, Key=key, Body=body)
+        return f"s3://{bucket}/{key}"

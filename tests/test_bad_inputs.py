@@ -100,6 +100,24 @@ def _xlsx() -> bytes:
     return buffer.getvalue()
 
 
+def _ods() -> bytes:
+    """An OpenDocument spreadsheet: a ZIP whose first entry names its type."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", "<office:document-content/>")
+    return buffer.getvalue()
+
+
+#: The first bytes of an Excel 97-2003 workbook (an OLE2 compound file), then its sectors.
+XLS = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504) + b"u1\x00" * 100
+HTML = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>u1</body></html>\n"
+XML = b'<?xml version="1.0"?>\n<users><user id="u1"/></users>\n'
+PRETTY_JSON = b'{\n  "data": [\n    {"user_id": "u1"}\n  ]\n}\n'
+#: A CSV without a header line: its first ID would be read as the column's name.
+HEADERLESS = b"".join(b"usr_%05d\n" % i for i in range(20))
+
+
 def _truncated_parquet() -> bytes:
     buffer = io.BytesIO()
     pl.DataFrame({"user_id": [f"u{i}" for i in range(5000)]}).write_parquet(buffer)
@@ -174,9 +192,29 @@ CASES: dict[str, Case] = {
                               "ids.parquet: cannot read it"),
     "parquet magic only": Case(file("ids.parquet", b"PAR1PAR1"), "ids.parquet: cannot read it"),
     "latin-1": Case(file("ids.csv", "user_id\nJosé\nZoë\n".encode("latin-1")), "not UTF-8 text"),
-    "utf-16 without BOM": Case(file("ids.csv", "user_id\nu1\n".encode("utf-16-be")), "NUL bytes"),
+    "utf-16 without BOM": Case(file("ids.csv", "user_id\nu1\n".encode("utf-16-be")),
+                               "UTF-16 text (big-endian, without a byte-order mark)"),
+    "utf-16 with BOM": Case(file("ids.csv", "user_id\nu1\n".encode("utf-16")),
+                            "UTF-16 (little-endian) text with a byte-order mark, not UTF-8"),
+    "utf-32": Case(file("ids.txt", "user_id\nu1\n".encode("utf-32")), "UTF-32 (little-endian)"),
     "binary junk": Case(file("ids.csv", _junk()), "not UTF-8 text (bad byte at offset 0)"),
-    "spreadsheet named .csv": Case(file("ids.csv", _xlsx()), "NUL bytes"),
+    "binary with NULs": Case(file("ids.bin", bytes(range(256)) * 4), "binary data"),
+    "spreadsheet named .csv": Case(file("ids.csv", _xlsx()), "an Excel workbook (.xlsx)"),
+    "gzipped spreadsheet": Case(file("ids.csv.gz", gzip.compress(_xlsx())),
+                                "an Excel workbook (.xlsx), not an export"),
+    "OpenDocument spreadsheet": Case(file("ids.ods", _ods()), "an OpenDocument spreadsheet"),
+    "legacy xls": Case(file("ids.xls", XLS), "a legacy Office file (an Excel 97-2003 .xls"),
+    "HTML error page": Case(file("ids.csv", HTML), "an HTML page"),
+    "XML": Case(file("ids.xml", XML), "XML, not an export"),
+    "JSON over several lines": Case(file("ids.json", PRETTY_JSON),
+                                    "a JSON document spread over several lines"),
+    "header that is an ID": Case(file("ids.csv", HEADERLESS), "pass --no-header"),
+    "JSON Lines of booleans": Case(file("ids.jsonl", b'{"user_id": "u1"}\n{"user_id": true}\n'),
+                                   "holds a boolean at line 2"),
+    "JSON array of objects": Case(file("ids.json", b'[{"user_id": {"$oid": "5f1"}}]'),
+                                  "holds an object at element 1"),
+    "JSON Lines of fractions": Case(file("ids.jsonl", b'{"user_id": 2.5}\n'),
+                                    "floats that are not whole numbers below 2**53"),
     "5 MB on one line": Case(file("ids.csv", b"u" * (5 << 20)),
                              "no line break in the first 1 MiB"),
     "endless device": Case(_endless, "NUL bytes"),
@@ -234,7 +272,8 @@ CASES: dict[str, Case] = {
 }
 #: Variants of a shape the default selection already covers (or tests/test_inputs.py does).
 EXTENDED = {
-    "quote never closed", "spreadsheet named .csv", "parquet dates", "damaged manifest",
+    "quote never closed", "parquet dates", "damaged manifest", "utf-32", "XML",
+    "gzipped spreadsheet", "binary with NULs", "JSON Lines of fractions",
     "empty file", "--timeout nan", "parquet magic only", "latin-1", "utf-16 without BOM",
     "a directory", "a glob of directories",
     "parquet lists", "parquet fractions", "parquet structs", "parquet without the column",

@@ -8,6 +8,7 @@ manifests' containers are run locally against the sandbox, paths mapped into tmp
 from __future__ import annotations
 
 import fnmatch
+import io
 import itertools
 import json
 import os
@@ -20,18 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import yaml
 
 from bulk_delete import __version__
 from bulk_delete.errors import ExitCode
 from bulk_delete.submit import GRACE
-from tests.fakes import bulk_delete, cli_env, write_ids
+from tests.fakes import S3, bulk_delete, cli_env, journal_of, write_ids
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "kubernetes"
-JOBS = ["cronjob.yaml", "indexed-job.yaml"]
+JOBS = ["cronjob.yaml", "indexed-job.yaml", "cronjob-bucket.yaml"]
+#: The jobs that read their exports from a mounted volume (the other reads a bucket).
+FROM_VOLUME = ["cronjob.yaml", "indexed-job.yaml"]
 
 
 # --- Dockerfile ---------------------------------------------------------------------------
@@ -335,12 +339,13 @@ def mount_at(name: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return mount, volume
 
 
-def test_cronjob_runs_one_job_at_a_time() -> None:
+@pytest.mark.parametrize("name", ["cronjob.yaml", "cronjob-bucket.yaml"])
+def test_cronjob_runs_one_job_at_a_time(name: str) -> None:
     """Forbid overlap, give up on a start more than startingDeadlineSeconds late, few retries."""
-    spec = workload("cronjob.yaml")["spec"]
+    spec = workload(name)["spec"]
     assert spec["concurrencyPolicy"] == "Forbid"
     assert 0 < spec["startingDeadlineSeconds"] <= 86_400
-    assert 0 <= job_spec("cronjob.yaml")["backoffLimit"] <= 3
+    assert 0 <= job_spec(name)["backoffLimit"] <= 3
 
 
 @pytest.mark.parametrize("name", JOBS)
@@ -417,7 +422,7 @@ def test_manifest_args_and_variables_are_real_options(name: str) -> None:
     assert_real_options(container(name)["args"], variables)
 
 
-@pytest.mark.parametrize("name", JOBS)
+@pytest.mark.parametrize("name", FROM_VOLUME)
 def test_manifest_container_runs_against_the_sandbox(name: str, tmp_path: Path) -> None:
     """The container's args and env, mounts mapped into tmp_path, complete a sandbox run."""
     mounts = {m["mountPath"]: tmp_path / m["name"] for m in container(name)["volumeMounts"]}
@@ -485,3 +490,47 @@ def test_no_key_values_anywhere_in_deploy() -> None:
         if path.is_file():
             text = path.read_text(encoding="utf-8")
             assert not re.search(r"JUNE_API_KEY\s*[=:]\s*\S", text), path
+
+
+def test_bucket_cronjob_reads_objects_with_a_role_and_no_inputs_volume() -> None:
+    """The exports are a glob of Parquet objects; the pod's service account carries the role
+    (no key anywhere); the checkpoint keeps its claim and nothing else persists."""
+    args = container("cronjob-bucket.yaml")["args"]
+    assert args[0] == "run" and re.fullmatch(r"s3://[a-z0-9.-]+/.+/\*\.parquet", args[1])
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod_spec("cronjob-bucket.yaml")[
+        "volumes"] if "persistentVolumeClaim" in v]
+    assert claims == ["bulk-delete-data"]
+    assert [m["mountPath"] for m in container("cronjob-bucket.yaml")["volumeMounts"]
+            if m["mountPath"].startswith("/exports")] == []
+    (account,) = [doc for doc in documents("cronjob-bucket.yaml")
+                  if doc["kind"] == "ServiceAccount"]
+    assert pod_spec("cronjob-bucket.yaml")["serviceAccountName"] == account["metadata"]["name"]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith(
+        "arn:aws:iam::")
+    env = [e["name"] for e in container("cronjob-bucket.yaml")["env"]]
+    assert "AWS_REGION" in env
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_PROFILE"} & set(env)
+
+
+def test_bucket_cronjob_runs_against_a_store_and_the_sandbox(s3: S3, tmp_path: Path) -> None:
+    """The container's args and env, with the store's endpoint and a key in place of the
+    pod's role, read the manifest's own glob from an S3-compatible server and complete a
+    sandbox run: one more object the next day adds only its IDs."""
+    args = container("cronjob-bucket.yaml")["args"]
+    bucket, _, pattern = args[1].removeprefix("s3://").partition("/")
+    s3.client.create_bucket(Bucket=bucket)
+    prefix = pattern.rpartition("/")[0]
+    state = tmp_path / "state"
+    env = {**cli_env(tmp_path), **env_values("cronjob-bucket.yaml"), **s3.env(),
+           "BULK_DELETE_CHECKPOINT_DIR": str(state), "BULK_DELETE_LOG_FORMAT": "console"}
+    del env["JUNE_API_KEY_FILE"]
+    for day, ids in ((1, ["u1", "u2"]), (2, ["u2", "u3"])):
+        frame = pl.DataFrame({"user_id": ids})
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        s3.put(bucket, f"{prefix}/day{day}.parquet", buffer.getvalue())
+        done = bulk_delete(*args, "--sandbox", env=env)
+        assert done.returncode == ExitCode.OK, done.stderr
+    assert "day2.parquet" in done.stdout and (state / "report.csv").is_file()
+    assert sorted(journal_of(tmp_path)["id"]) == ["u1", "u2", "u3"]

@@ -142,8 +142,8 @@ PARQUET_CASES = [
     ("int32", pl.DataFrame({"user_id": [7]}, schema={"user_id": pl.Int32}), ["7"]),
     (
         "whole floats",
-        pl.DataFrame({"user_id": [1.0, 2.0**53, float("nan"), None]}),
-        ["1", "9007199254740992", None, None],
+        pl.DataFrame({"user_id": [1.0, 2.0**53 - 1, float("nan"), None]}),
+        ["1", "9007199254740991", None, None],
     ),
     (
         "categorical",
@@ -197,9 +197,10 @@ BAD_PARQUET = [
     (
         "fraction",
         pl.DataFrame({"user_id": [1.0, 2.5]}),
-        "not whole numbers up to 2**53 (first at row 2)",
+        "not whole numbers below 2**53 (first at row 2)",
     ),
-    ("beyond 2**53", pl.DataFrame({"user_id": [2.0**53 + 2]}), "not whole numbers up to 2**53"),
+    ("beyond 2**53", pl.DataFrame({"user_id": [2.0**53 + 2]}), "not whole numbers below 2**53"),
+    ("2**53, maybe rounded", pl.DataFrame({"user_id": [-(2.0**53)]}), "below 2**53"),
     ("infinity", pl.DataFrame({"user_id": [float("inf")]}), "not whole numbers"),
     ("date", pl.DataFrame({"user_id": [date(2024, 1, 1)]}), "has type Date"),
     ("list", pl.DataFrame({"user_id": [["a"]]}), "has type List(String)"),
@@ -232,8 +233,10 @@ def test_truncated_parquet(tmp_path: Path) -> None:
 TRUNCATED_GZIP = gzip.compress(b"user_id\n" + b"".join(b"%08d\n" % i for i in range(200_000)))
 BAD_CSV = [
     ("not parquet", b"user_id\n1\n", {"name": "x.parquet"}, "not a Parquet file"),
-    ("binary junk", b"PK\x03\x04\x14\x00\x06\x00\x08\x00" + bytes(range(256)), {}, "NUL bytes"),
-    ("utf-16", "user_id\n1\n".encode("utf-16"), {}, "NUL bytes"),
+    ("zip archive", b"PK\x03\x04\x14\x00\x06\x00\x08\x00" + bytes(range(256)), {},
+     "a ZIP archive: unzip it"),
+    ("binary junk", b"\x01\x02\x00\x00" + bytes(range(256)), {}, "binary data (it holds NUL"),
+    ("utf-16", "user_id\n1\n".encode("utf-16"), {}, "UTF-16 (little-endian) text with a byte"),
     ("latin-1", b"user_id\nJos\xe9\n", {}, "not UTF-8 text (bad byte at offset 11)"),
     (
         "missing column",
@@ -306,7 +309,7 @@ def test_globs_expand_sorted_recursive_and_once(tmp_path: Path) -> None:
     result = read_ids(
         [str(tmp_path / "**" / "*.csv"), tmp_path / "a.csv", str(tmp_path / "*.csv")], kind="user"
     )
-    assert [path.relative_to(tmp_path).as_posix() for path in result.files] == [
+    assert [Path(name).relative_to(tmp_path).as_posix() for name in result.files] == [
         "a.csv",
         "b.csv",
         "sub/c.csv",
@@ -322,7 +325,7 @@ def test_several_formats_at_once(tmp_path: Path) -> None:
     paths = [tmp_path / name for name in ("a.csv", "b.csv.gz", "c.parquet")]
     result = read_ids(paths, kind="user")
     assert result.ids.select("id", "file").rows() == [("u1", 0), ("u2", 1), ("3", 2)]
-    assert result.files == tuple(paths)
+    assert result.files == tuple(str(path) for path in paths)
 
 
 @pytest.mark.parametrize(
