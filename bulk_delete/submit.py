@@ -1,14 +1,19 @@
 """The worker pool: IDs from a bounded queue -> pacer -> June -> journal.
 
-``--concurrency`` workers share one pacer, one client and one journal. A worker
-keeps one ID until it has a final answer, gives up on it after
-``--max-attempts`` transient failures (journalled as ``failed``, sent again by
+Workers share one pacer, one client and one journal, and take IDs from a bounded
+queue. There are as many as the requests in flight allowed (inflight.py): ``--concurrency
+N``, or under ``auto`` a number that follows June's latency, workers joining as it grows
+and retiring as it falls. A worker keeps one ID until it has a final answer, gives up on
+it after ``--max-attempts`` transient failures (journalled as ``failed``, sent again by
 the next run), and the job stops early when:
 
 * June rejects the key (401/403): nothing more is sent, nothing is marked failed;
 * ``BREAKER`` IDs in a row gave up: the API is down, a rerun resumes;
 * the journal cannot be written: nothing more is sent that could not be recorded;
 * SIGTERM/SIGINT: no new requests; those in flight get ``GRACE`` seconds to answer.
+
+Every ``tick`` the tally gets the pace of the last PACE_SECONDS (what the progress line
+shows), and at the end the pace of the whole sending: the rate, and what held it down.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from enum import Enum
 
 import polars as pl
@@ -24,6 +31,8 @@ import polars as pl
 from bulk_delete.answers import Answer, Verdict, auth_error
 from bulk_delete.api import Client
 from bulk_delete.errors import ApiUnavailable, ExitCode
+from bulk_delete.holdback import Pace, Seen, pace
+from bulk_delete.inflight import InFlight
 from bulk_delete.journal import (
     ACCEPTED,
     ALREADY_REQUESTED,
@@ -36,12 +45,16 @@ from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer
 from bulk_delete.progress import Tally
 from bulk_delete.retry import Retrier
-from bulk_delete.types import AuthStyle
+from bulk_delete.tasks import alongside
+from bulk_delete.tuning import SIZING, Sizing
+from bulk_delete.types import AuthStyle, Concurrency
 
 #: Consecutive IDs that exhausted their retries before the job calls the API unavailable.
 BREAKER = 3
 #: Seconds in-flight requests get to answer after a stop.
 GRACE = 5.0
+#: Seconds of sending the progress line's pace is measured over.
+PACE_SECONDS = 5.0
 
 
 class Ending(Enum):
@@ -59,17 +72,21 @@ class Submitter:
     """Sends one deletion request per ID and journals every final answer."""
 
     def __init__(self, client: Client, pacer: Pacer, journal: Journal, *,
-                 concurrency: int, max_attempts: int, tally: Tally) -> None:
+                 concurrency: Concurrency, max_attempts: int, tally: Tally,
+                 sizing: Sizing = SIZING, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._journal = journal
-        self._concurrency = concurrency
+        self._pacer = pacer
+        #: The limit on requests in flight, and what they measured.
+        self.flow = InFlight(concurrency, lambda: pacer.ceiling, sizing=sizing, clock=clock)
         self.tally = tally
         self._retrier = Retrier(pacer, max_attempts=max_attempts, events=tally,
                                 stopping=lambda: self.ending is not Ending.DONE)
         #: Why the run stopped early, and the error or answer that made it stop.
         self.ending = Ending.DONE
         self.cause: BaseException | Answer | None = None
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=2 * concurrency)
+        most = sizing.cap if concurrency == "auto" else concurrency
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=2 * most)
         self._workers: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
         self._producer: asyncio.Task[None] | None = None
@@ -97,12 +114,47 @@ class Submitter:
         return self.ending
 
     async def _run(self, ids: Iterable[str]) -> None:
-        self._workers = {asyncio.create_task(self._worker()) for _ in range(self._concurrency)}
         self._producer = asyncio.create_task(self._produce(ids))
-        async with self._journal.syncing():
-            await asyncio.wait(self._workers)
+        self._grow()
+        async with self._journal.syncing(), alongside(self._watch()):
+            while self._workers:  # workers join while others run
+                await asyncio.wait(set(self._workers))
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
+        self.flow.drained()  # a stop, if the IDs did not run out first
+        self.tally.pace = self._pace(self.flow.first, self.flow.last)
+
+    def _grow(self) -> None:
+        """Start workers until there are as many as requests in flight allowed."""
+        if self.ending is not Ending.DONE or self.flow.last is not None:
+            return
+        for _ in range(self.flow.limit() - len(self._workers)):
+            self._workers.add(asyncio.create_task(self._worker()))
+        self.flow.resized(len(self._workers))
+
+    async def _watch(self) -> None:
+        """Every ``tick``: how late the loop woke, workers to match the limit, the recent pace."""
+        flow, sleep, tick = self.flow, self._pacer.sleep, self.flow.sizing.tick
+        recent: deque[Seen] = deque()
+        while True:
+            before = flow.clock()
+            await sleep(tick)
+            flow.tick(flow.clock() - before - tick)
+            self._grow()
+            recent.append(flow.seen())
+            while recent[-1].at - recent[0].at > PACE_SECONDS:
+                recent.popleft()
+            if flow.first is not None and flow.last is None:  # sending, not waiting for the last
+                self.tally.pace = self._pace(max(flow.first, recent[0], key=lambda s: s.at),
+                                             recent[-1])
+
+    def _pace(self, first: Seen | None, last: Seen | None) -> Pace | None:
+        if first is None or last is None:
+            return None
+        flow, pacer = self.flow, self._pacer
+        return pace(first, last, asked=pacer.max_rate, stated=pacer.stated,
+                    limit=flow.limit(), in_flight=flow.in_flight, peak=flow.peak,
+                    fixed=flow.fixed, cap=flow.sizing.cap)
 
     def stop(self, ending: Ending, cause: BaseException | Answer | None = None) -> None:
         """Take no new IDs; let requests in flight answer within GRACE seconds.
@@ -128,12 +180,19 @@ class Submitter:
     async def _produce(self, ids: Iterable[str]) -> None:
         for subject in ids:
             await self._queue.put(subject)
-        for _ in range(self._concurrency):
-            await self._queue.put(None)
+        await self._queue.put(None)  # the end, which each worker passes on
 
     async def _worker(self) -> None:
         me = asyncio.current_task()
         assert me is not None
+        try:
+            await self._work(me)
+        finally:  # at once, so the next worker to look sees one fewer
+            self._workers.discard(me)
+            self.flow.resized(len(self._workers))
+
+    async def _work(self, me: asyncio.Task[None]) -> None:
+        """Take IDs until they run out, the job stops, or there are more workers than needed."""
         while (subject := await self._queue.get()) is not None:
             try:
                 outcome = await self._submit(subject, me)
@@ -141,20 +200,35 @@ class Submitter:
                     self._record(outcome)
             except Exception as exc:  # a journal error, or a bug: stop everyone, report it
                 self.stop(Ending.ERROR, exc)
-            if self.ending is not Ending.DONE:
+            if self.ending is not Ending.DONE or self.flow.surplus():
                 return
+        self._queue.put_nowait(None)  # room: this worker just took it
+        self.flow.drained()
 
     async def _submit(self, subject: str, me: asyncio.Task[None]) -> Outcome | None:
         """Send until a final answer; None when the job stops without one."""
 
+        flow, again = self.flow, False
+
         async def send() -> Answer:
+            nonlocal again
+            started = flow.start(again=again)
+            self._grow()
             self._busy.add(me)
+            answer = None
             try:
-                return await self._client.request_deletion(subject)
+                answer = await self._client.request_deletion(subject)
+                return answer
             finally:
                 self._busy.discard(me)
+                again = answer is not None and answer.verdict is Verdict.TRANSIENT
+                flow.answered(started, None if answer is None else answer.verdict)
 
-        answer, attempts = await self._retrier.call(send)
+        try:
+            answer, attempts = await self._retrier.call(send)
+        finally:
+            if again:
+                flow.gave_up()
         kind = answer.verdict
         if kind is Verdict.ACCEPTED:
             return Outcome(subject, ACCEPTED, answer.status, attempts)

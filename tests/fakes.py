@@ -11,6 +11,7 @@ from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from bulk_delete.answers import Answer
+from bulk_delete.api import ON_THE_WIRE
 from bulk_delete.ratelimit import Quota
 from bulk_delete.types import AuthForm
 
@@ -81,6 +82,11 @@ class FakeJune:
     of every request), ``page_size`` to a page. A request with the key in a form not in
     ``accepts`` is answered 401; every answer carries ``quota``. ``posts`` records every
     POST in order, ``forms`` the key's form of every request.
+
+    On the virtual clock ``time``, a request is answered ``latency`` seconds later (change it
+    while a job runs to make June slower or faster), ``arrivals`` records when each POST
+    arrived, and a POST costs the client ``cpu`` seconds of its event loop: the clock moves
+    on without anything else running, as a busy CPU.
     """
 
     listing_url = "https://june.test/api/platform/data_management/user_deletion_requests"
@@ -89,7 +95,8 @@ class FakeJune:
                  state: str = "requested", page_size: int = 10, listing_status: int = 200,
                  listed: list[str] | None = None, duplicate_status: int = 200,
                  accepts: tuple[AuthForm, ...] = ("raw", "basic"),
-                 quota: Quota | None = None) -> None:
+                 quota: Quota | None = None, time: FakeTime | None = None,
+                 latency: float = 0.0, cpu: float = 0.0) -> None:
         self.answers = answers or {}
         self.state = state
         self.page_size = page_size
@@ -97,6 +104,10 @@ class FakeJune:
         self.duplicate_status = duplicate_status
         self.accepts = accepts
         self.quota = quota
+        self.time = time
+        self.latency = latency
+        self.cpu = cpu
+        self.arrivals: list[float] = []
         self.auth_form: AuthForm = "raw"
         self.posts: list[str] = []
         self.pages: list[int] = []
@@ -109,6 +120,13 @@ class FakeJune:
 
     async def request_deletion(self, subject: str) -> Answer:
         await asyncio.sleep(0)  # an answer never comes back in the same loop turn
+        if self.time is not None:
+            self.time.now += self.cpu
+            on_the_wire = ON_THE_WIRE.get()
+            if on_the_wire is not None:
+                on_the_wire()  # as the real client does once the request is written
+            self.arrivals.append(self.time.now)
+            await self.time.sleep(self.latency)
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
             return Answer(401, "unauthorized", quota=self.quota)
@@ -125,6 +143,8 @@ class FakeJune:
     async def fetch(self, url: str) -> Answer:
         """A listing page: ``?page=N``, and ``?state=S`` lists only when S is ``state``."""
         await asyncio.sleep(0)
+        if self.time is not None:
+            await self.time.sleep(self.latency)
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
             return Answer(401, "unauthorized", quota=self.quota)

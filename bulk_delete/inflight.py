@@ -1,0 +1,143 @@
+"""Requests in flight: how many a job allows, and what its requests measured.
+
+``--concurrency N`` fixes the number. ``auto`` sizes it by Little's law: to keep a rate R
+when June answers in L seconds on average, R x L requests are in flight at once. The limit
+is ``headroom`` times the larger of
+
+* R x L, with R the rate the pacer aims for (``--rate``, or June's stated limit if lower)
+  and L the mean answer time of the last ``memory`` seconds;
+* the requests busy right now: in flight, or waiting to be sent again after a failure.
+  When answers slow down they pile up before any comes back, so the limit grows with them
+  at once, not ``memory`` seconds later; a request that hangs holds its worker, and counts.
+
+and it stays between ``least`` and ``cap`` (tuning.Sizing). Workers beyond what the rate
+needs only wait at the pacer, which decides when each request starts: the limit never makes
+a job faster than ``--rate``. It falls as latency does, the surplus workers retiring one by
+one as they finish an ID.
+
+:class:`InFlight` also keeps the counts that tell, afterwards, what held a rate down
+(holdback.py): requests started, 429s, answer times, how long every worker was busy, and
+how late the event loop woke up.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+from bulk_delete.answers import Verdict
+from bulk_delete.holdback import Seen
+from bulk_delete.tuning import SIZING, Sizing
+from bulk_delete.types import Concurrency
+
+
+class InFlight:
+    """The limit on requests in flight, and the counts of the requests that went out."""
+
+    def __init__(self, concurrency: Concurrency, aim: Callable[[], float], *,
+                 sizing: Sizing = SIZING, clock: Callable[[], float] = time.monotonic) -> None:
+        #: ``--concurrency N``; None under ``auto``.
+        self.fixed = None if concurrency == "auto" else concurrency
+        self.sizing = sizing
+        #: The rate the pacer aims for now.
+        self._aim = aim
+        self.clock = clock
+        #: Requests sent and not answered yet; requests waiting to be sent again.
+        self.in_flight = 0
+        self.retrying = 0
+        #: Workers alive; the most requests that were in flight at once.
+        self.workers = 0
+        self.peak = 0
+        #: (when, seconds) of the answers of the last ``memory`` seconds, and their sum.
+        self._recent: deque[tuple[float, float]] = deque()
+        self._recent_sum = 0.0
+        #: Their mean, kept while no answer comes.
+        self.latency: float | None = None
+        self._starts = self._answers = self._throttled = self._ticks = 0
+        self._latency_sum = self._full = self._lag = 0.0
+        self._since = clock()
+        #: The counts when the first request started, and when the last ID was taken.
+        self.first: Seen | None = None
+        self.last: Seen | None = None
+
+    def __repr__(self) -> str:
+        return (f"InFlight(limit={self.limit()}, in_flight={self.in_flight}, "
+                f"workers={self.workers}, latency={self.latency})")
+
+    def limit(self) -> int:
+        """Requests in flight allowed now; see the module docstring."""
+        if self.fixed is not None:
+            return self.fixed
+        sizing = self.sizing
+        need = max(self._aim() * (self.latency or 0.0), self.in_flight + self.retrying)
+        return max(sizing.least, min(sizing.cap, math.ceil(sizing.headroom * need)))
+
+    def surplus(self) -> bool:
+        """More workers than the limit needs, by more than the slack: one may retire."""
+        limit = self.limit()
+        return self.workers > limit + math.floor(self.sizing.slack * limit)
+
+    def start(self, *, again: bool) -> float:
+        """A request leaves now (``again``: a retry of a failed one); returns the time."""
+        now = self._account()
+        self._starts += 1
+        self.in_flight += 1
+        self.retrying -= again
+        self.peak = max(self.peak, self.in_flight)
+        if self.first is None:
+            self.first = self.seen(now)
+        return now
+
+    def answered(self, started: float, verdict: Verdict | None) -> None:
+        """The request started at ``started`` was answered (None: cancelled, no answer)."""
+        now = self._account()
+        self.in_flight -= 1
+        if verdict is None:
+            return
+        self.retrying += verdict is Verdict.TRANSIENT
+        self._throttled += verdict is Verdict.THROTTLED
+        seconds = now - started
+        self._answers += 1
+        self._latency_sum += seconds
+        recent = self._recent
+        recent.append((now, seconds))
+        self._recent_sum += seconds
+        while recent[0][0] < now - self.sizing.memory:
+            self._recent_sum -= recent.popleft()[1]
+        self.latency = self._recent_sum / len(recent)
+
+    def gave_up(self) -> None:
+        """A request waiting to be sent again will not be: its ID ended (or the job did)."""
+        self._account()
+        self.retrying -= 1
+
+    def resized(self, workers: int) -> None:
+        self._account()
+        self.workers = workers
+
+    def tick(self, lag: float) -> None:
+        """The event loop woke a timer ``lag`` seconds late."""
+        self._lag += max(0.0, lag)
+        self._ticks += 1
+
+    def drained(self) -> None:
+        """The last ID was taken: the counts of the sending end here."""
+        if self.last is None:
+            self.last = self.seen()
+
+    def seen(self, now: float | None = None) -> Seen:
+        """The counts so far."""
+        now = self._account() if now is None else now
+        return Seen(at=now, starts=self._starts, answers=self._answers,
+                    latency=self._latency_sum, throttled=self._throttled,
+                    full=self._full, lag=self._lag, ticks=self._ticks)
+
+    def _account(self) -> float:
+        """Add the time since the last change to ``full`` if every worker was busy."""
+        now = self.clock()
+        if self.in_flight + self.retrying >= self.workers > 0:
+            self._full += now - self._since
+        self._since = now
+        return now
