@@ -81,8 +81,9 @@ class Pace:
     full: float
     #: Mean lateness of the event loop, seconds.
     lag: float
-    #: Requests in flight allowed at the end of the window, and in flight then; the most
-    #: in flight at once since the job began.
+    #: Requests in flight allowed (at the end of a recent window; for the whole sending, the
+    #: most workers there were), and in flight at its end; the most in flight at once since
+    #: the job began.
     limit: int
     in_flight: int
     peak: int

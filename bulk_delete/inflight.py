@@ -47,8 +47,8 @@ class InFlight:
         #: Requests sent and not answered yet; requests waiting to be sent again.
         self.in_flight = 0
         self.retrying = 0
-        #: Workers alive; the most requests that were in flight at once.
-        self.workers = 0
+        #: Workers alive, and the most there were; the most requests in flight at once.
+        self.workers = self.most = 0
         self.peak = 0
         #: (when, seconds) of the answers of the last ``memory`` seconds, and their sum.
         self._recent: deque[tuple[float, float]] = deque()
@@ -116,6 +116,7 @@ class InFlight:
     def resized(self, workers: int) -> None:
         self._account()
         self.workers = workers
+        self.most = max(self.most, workers)
 
     def tick(self, lag: float) -> None:
         """The event loop woke a timer ``lag`` seconds late."""

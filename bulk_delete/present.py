@@ -24,7 +24,7 @@ import polars as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bulk_delete.holdback import Holdback, Pace
+from bulk_delete.holdback import JUDGED, Holdback, Pace
 from bulk_delete.logs import get_logger
 from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
@@ -237,7 +237,7 @@ def describe_pace(pace: Pace) -> str:
     concurrency = "auto" if pace.fixed is None else f"--concurrency {pace.fixed}"
     latency = "" if pace.latency is None else f", June answered in {pace.latency:.2f} s on average"
     if not pace.judged:
-        return f"{text} (too short to judge)"
+        return f"too short to judge against --rate {pace.asked:g} (under {JUDGED:g} s of sending)"
     if pace.reached:
         return f"{text}; {concurrency}, at most {pace.peak:,} in flight{latency}"
     causes = pace.held_down_by()

@@ -122,7 +122,7 @@ class Submitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
         self.flow.drained()  # a stop, if the IDs did not run out first
-        self.tally.pace = self._pace(self.flow.first, self.flow.last)
+        self.tally.pace = self._pace(self.flow.first, self.flow.last, self.flow.most)
 
     def _grow(self) -> None:
         """Start workers until there are as many as requests in flight allowed."""
@@ -146,15 +146,16 @@ class Submitter:
                 recent.popleft()
             if flow.first is not None and flow.last is None:  # sending, not waiting for the last
                 self.tally.pace = self._pace(max(flow.first, recent[0], key=lambda s: s.at),
-                                             recent[-1])
+                                             recent[-1], flow.limit())
 
-    def _pace(self, first: Seen | None, last: Seen | None) -> Pace | None:
+    def _pace(self, first: Seen | None, last: Seen | None, limit: int) -> Pace | None:
+        """The pace from ``first`` to ``last`` with ``limit`` requests in flight allowed."""
         if first is None or last is None:
             return None
         flow, pacer = self.flow, self._pacer
-        return pace(first, last, asked=pacer.max_rate, stated=pacer.stated,
-                    limit=flow.limit(), in_flight=flow.in_flight, peak=flow.peak,
-                    fixed=flow.fixed, cap=flow.sizing.cap)
+        return pace(first, last, asked=pacer.max_rate, stated=pacer.stated, limit=limit,
+                    in_flight=flow.in_flight, peak=flow.peak, fixed=flow.fixed,
+                    cap=flow.sizing.cap)
 
     def stop(self, ending: Ending, cause: BaseException | Answer | None = None) -> None:
         """Take no new IDs; let requests in flight answer within GRACE seconds.

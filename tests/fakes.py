@@ -84,7 +84,7 @@ class FakeJune:
     POST in order, ``forms`` the key's form of every request.
 
     On the virtual clock ``time``, a request is answered ``latency`` seconds later (change it
-    while a job runs to make June slower or faster), ``arrivals`` records when each POST
+    while a job runs to make June slower or faster), ``arrivals`` records when each request
     arrived, and a POST costs the client ``cpu`` seconds of its event loop: the clock moves
     on without anything else running, as a busy CPU.
     """
@@ -118,15 +118,20 @@ class FakeJune:
     def use_auth(self, form: AuthForm) -> None:
         self.auth_form = form
 
+    async def _answer_later(self) -> None:
+        """Tell the pacer the request left, as the real client does, and take ``latency``."""
+        on_the_wire = ON_THE_WIRE.get()
+        if on_the_wire is not None:
+            on_the_wire()
+        assert self.time is not None
+        self.arrivals.append(self.time.now)
+        await self.time.sleep(self.latency)
+
     async def request_deletion(self, subject: str) -> Answer:
         await asyncio.sleep(0)  # an answer never comes back in the same loop turn
         if self.time is not None:
             self.time.now += self.cpu
-            on_the_wire = ON_THE_WIRE.get()
-            if on_the_wire is not None:
-                on_the_wire()  # as the real client does once the request is written
-            self.arrivals.append(self.time.now)
-            await self.time.sleep(self.latency)
+            await self._answer_later()
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
             return Answer(401, "unauthorized", quota=self.quota)
@@ -144,7 +149,7 @@ class FakeJune:
         """A listing page: ``?page=N``, and ``?state=S`` lists only when S is ``state``."""
         await asyncio.sleep(0)
         if self.time is not None:
-            await self.time.sleep(self.latency)
+            await self._answer_later()
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
             return Answer(401, "unauthorized", quota=self.quota)

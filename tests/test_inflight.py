@@ -12,6 +12,7 @@ import pytest
 
 from bulk_delete.holdback import JUDGED, Holdback, Pace
 from bulk_delete.journal import Journal
+from bulk_delete.listing import Listing
 from bulk_delete.pacing import Pacer
 from bulk_delete.present import describe_pace, pace_brief
 from bulk_delete.progress import Tally
@@ -181,7 +182,7 @@ def pace(**changes: object) -> Pace:
 @pytest.mark.parametrize(("changes", "causes", "words"), [
     ({}, (), "98.0/s of --rate 100 over 10.0 s of sending; auto, at most 12 in flight, June "
              "answered in 0.10 s on average"),
-    ({"rate": 50.0, "seconds": JUDGED - 0.1}, (), "(too short to judge)"),
+    ({"rate": 50.0, "seconds": JUDGED - 0.1}, (), "too short to judge against --rate 100"),
     ({"rate": 50.0}, (), "held down by nothing this run measured (no 429s, a worker free when "
                          "the pacer allowed a start, the event loop on time)"),
     ({"rate": 50.0, "throttled": 3, "stated": Limit(60, 1.0)},
@@ -199,3 +200,21 @@ def test_what_a_pace_blames(changes: dict[str, object], causes: tuple[Holdback, 
     judged = pace(**changes)
     assert judged.held_down_by() == causes
     assert words in describe_pace(judged)
+
+
+@pytest.mark.parametrize(("window", "pages_per_second"), [("auto", 100), (16, 16)])
+async def test_the_listing_reads_ahead_as_latency_needs_under_auto(
+        window: Concurrency, pages_per_second: float) -> None:
+    """Pages answered in 1 s at --rate 100: under auto the read comes to keep ~100 pages in
+    flight (doubling up to it: never more than twice the pages read) and reads at the rate;
+    a fixed window of 16 reads 16 pages a second."""
+    time = FakeTime()
+    june = FakeJune(listed=[f"u{i:05d}" for i in range(10_000)], page_size=10, time=time,
+                    latency=1.0)
+    listing = Listing(june, Pacer(100, clock=time.clock, sleep=time.sleep), kind="user",
+                      auth_style="raw", max_attempts=2, window=window)
+    found = await time.drive(listing.read())
+    assert found.height == 10_000
+    later = june.arrivals[len(june.arrivals) // 2:]  # once the doubling is over
+    per_second = (len(later) - 1) / (later[-1] - later[0])
+    assert per_second == pytest.approx(pages_per_second, rel=0.05)
