@@ -15,6 +15,12 @@ needs only wait at the pacer, which decides when each request starts: the limit 
 a job faster than ``--rate``. It falls as latency does, the surplus workers retiring one by
 one as they finish an ID.
 
+It grows by ``growth`` at most a tick, and not at all while the event loop wakes late
+(holdback.LAGGING, smoothed over ticks): then the client is what cannot keep up, answers
+wait to be read and look slow, and more workers would only make it worse. Unthrottled on a
+shared 2-core machine, a pool left to grow on such answers went to the cap and sent about
+half as much as 16 workers.
+
 :class:`InFlight` also keeps the counts that tell, afterwards, what held a rate down
 (holdback.py): requests started, 429s, answer times, how long every worker was busy, and
 how late the event loop woke up.
@@ -28,7 +34,7 @@ from collections import deque
 from collections.abc import Callable
 
 from bulk_delete.answers import Verdict
-from bulk_delete.holdback import Seen
+from bulk_delete.holdback import LAGGING, Seen
 from bulk_delete.tuning import SIZING, Sizing
 from bulk_delete.types import Concurrency
 
@@ -55,6 +61,9 @@ class InFlight:
         self._recent_sum = 0.0
         #: Their mean, kept while no answer comes.
         self.latency: float | None = None
+        #: Workers allowed until the next tick; the event loop's lateness, smoothed.
+        self._room = math.ceil(sizing.growth * sizing.least)
+        self.lateness = 0.0
         self._starts = self._answers = self._throttled = self._ticks = 0
         self._latency_sum = self._full = self._lag = 0.0
         self._since = clock()
@@ -72,7 +81,7 @@ class InFlight:
             return self.fixed
         sizing = self.sizing
         need = max(self._aim() * (self.latency or 0.0), self.in_flight + self.retrying)
-        return max(sizing.least, min(sizing.cap, math.ceil(sizing.headroom * need)))
+        return max(sizing.least, min(sizing.cap, self._room, math.ceil(sizing.headroom * need)))
 
     def surplus(self) -> bool:
         """More workers than the limit needs, by more than the slack: one may retire."""
@@ -119,9 +128,13 @@ class InFlight:
         self.most = max(self.most, workers)
 
     def tick(self, lag: float) -> None:
-        """The event loop woke a timer ``lag`` seconds late."""
-        self._lag += max(0.0, lag)
+        """The event loop woke a timer ``lag`` seconds late: room to grow until the next tick."""
+        sizing, lag = self.sizing, max(0.0, lag)
+        self._lag += lag
         self._ticks += 1
+        self.lateness += sizing.smoothing * (lag - self.lateness)
+        growth = 1.0 if self.lateness >= LAGGING else sizing.growth
+        self._room = max(sizing.least, math.ceil(growth * self.workers))
 
     def drained(self) -> None:
         """The last ID was taken: the counts of the sending end here."""

@@ -162,9 +162,11 @@ async def test_a_stated_limit_below_the_rate_is_blamed_on_june(tmp_path: Path) -
 
 async def test_a_busy_client_is_blamed_on_itself_not_on_the_pool(tmp_path: Path) -> None:
     """Each request costs 20 ms of the event loop: 50/s at most. The loop's lateness is the
-    evidence; the workers it keeps busy are not blamed."""
+    evidence; the workers it keeps busy are not blamed, nor are more of them started (their
+    answers, read late, look slow)."""
     june = FakeJune(cpu=0.02)
     ran = await submit(tmp_path, rate=100, latency=0.01, ids=1000, june=june)
+    assert max(s.workers for s in ran.samples) <= SIZING.growth * SIZING.least
     assert ran.pace.rate < 0.6 * 100
     assert ran.pace.held_down_by() == (Holdback.CLIENT,)
     assert "held down by this client (CPU): its event loop ran" in describe_pace(ran.pace)
