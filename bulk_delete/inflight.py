@@ -56,9 +56,11 @@ class InFlight:
         #: Workers alive, and the most there were; the most requests in flight at once.
         self.workers = self.most = 0
         self.peak = 0
-        #: (when, seconds) of the answers of the last ``memory`` seconds, and their sum.
-        self._recent: deque[tuple[float, float]] = deque()
-        self._recent_sum = 0.0
+        #: When the answers of the last ``memory`` seconds came, their seconds, and the sum
+        #: (two deques of floats: no tuple a request for the garbage collector to look at).
+        self._answered_at: deque[float] = deque()
+        self._took: deque[float] = deque()
+        self._took_sum = 0.0
         #: Their mean, kept while no answer comes.
         self.latency: float | None = None
         #: Workers allowed until the next tick; the event loop's lateness, smoothed.
@@ -85,6 +87,8 @@ class InFlight:
 
     def surplus(self) -> bool:
         """More workers than the limit needs, by more than the slack: one may retire."""
+        if self.fixed is not None:
+            return False
         limit = self.limit()
         return self.workers > limit + math.floor(self.sizing.slack * limit)
 
@@ -110,12 +114,14 @@ class InFlight:
         seconds = now - started
         self._answers += 1
         self._latency_sum += seconds
-        recent = self._recent
-        recent.append((now, seconds))
-        self._recent_sum += seconds
-        while recent[0][0] < now - self.sizing.memory:
-            self._recent_sum -= recent.popleft()[1]
-        self.latency = self._recent_sum / len(recent)
+        at, took = self._answered_at, self._took
+        at.append(now)
+        took.append(seconds)
+        self._took_sum += seconds
+        while at[0] < now - self.sizing.memory:
+            at.popleft()
+            self._took_sum -= took.popleft()
+        self.latency = self._took_sum / len(took)
 
     def gave_up(self) -> None:
         """A request waiting to be sent again will not be: its ID ended (or the job did)."""

@@ -126,9 +126,10 @@ class Submitter:
 
     def _grow(self) -> None:
         """Start workers until there are as many as requests in flight allowed."""
-        if self.ending is not Ending.DONE or self.flow.last is not None:
+        missing = self.flow.limit() - len(self._workers)
+        if missing <= 0 or self.ending is not Ending.DONE or self.flow.last is not None:
             return
-        for _ in range(self.flow.limit() - len(self._workers)):
+        for _ in range(missing):
             self._workers.add(asyncio.create_task(self._worker()))
         self.flow.resized(len(self._workers))
 
@@ -214,16 +215,18 @@ class Submitter:
         async def send() -> Answer:
             nonlocal again
             started = flow.start(again=again)
-            self._grow()
+            if flow.fixed is None:
+                self._grow()
             self._busy.add(me)
-            answer = None
+            verdict = None
             try:
                 answer = await self._client.request_deletion(subject)
+                verdict = answer.verdict
                 return answer
             finally:
                 self._busy.discard(me)
-                again = answer is not None and answer.verdict is Verdict.TRANSIENT
-                flow.answered(started, None if answer is None else answer.verdict)
+                again = verdict is Verdict.TRANSIENT
+                flow.answered(started, verdict)
 
         try:
             answer, attempts = await self._retrier.call(send)
