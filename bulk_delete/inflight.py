@@ -21,9 +21,10 @@ wait to be read and look slow, and more workers would only make it worse. Unthro
 shared 2-core machine, a pool left to grow on such answers went to the cap and sent about
 half as much as 16 workers.
 
-:class:`InFlight` also keeps the counts that tell, afterwards, what held a rate down
-(holdback.py): requests started, 429s, answer times, how long every worker was busy, and
-how late the event loop woke up.
+:class:`InFlight` also keeps the counts that tell what held a rate down (holdback.py):
+requests started, 429s, answer times, how long every worker was busy, and how late the event
+loop woke up; of the last PACE_SECONDS for the progress line, of the whole sending for the
+summary.
 """
 
 from __future__ import annotations
@@ -34,21 +35,25 @@ from collections import deque
 from collections.abc import Callable
 
 from bulk_delete.answers import Verdict
-from bulk_delete.holdback import LAGGING, Seen
+from bulk_delete.holdback import LAGGING, Pace, Seen, pace
+from bulk_delete.pacing import Pacer
 from bulk_delete.tuning import SIZING, Sizing
 from bulk_delete.types import Concurrency
+
+#: Seconds of sending the progress line's pace is measured over.
+PACE_SECONDS = 5.0
 
 
 class InFlight:
     """The limit on requests in flight, and the counts of the requests that went out."""
 
-    def __init__(self, concurrency: Concurrency, aim: Callable[[], float], *,
-                 sizing: Sizing = SIZING, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, concurrency: Concurrency, pacer: Pacer, *, sizing: Sizing = SIZING,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         #: ``--concurrency N``; None under ``auto``.
         self.fixed = None if concurrency == "auto" else concurrency
         self.sizing = sizing
-        #: The rate the pacer aims for now.
-        self._aim = aim
+        #: The job's pacer: the rate it aims for, and how to wait.
+        self._pacer = pacer
         self.clock = clock
         #: Requests sent and not answered yet; requests waiting to be sent again.
         self.in_flight = 0
@@ -82,7 +87,7 @@ class InFlight:
         if self.fixed is not None:
             return self.fixed
         sizing = self.sizing
-        need = max(self._aim() * (self.latency or 0.0), self.in_flight + self.retrying)
+        need = max(self._pacer.ceiling * (self.latency or 0.0), self.in_flight + self.retrying)
         return max(sizing.least, min(sizing.cap, self._room, math.ceil(sizing.headroom * need)))
 
     def surplus(self) -> bool:
@@ -146,6 +151,35 @@ class InFlight:
         """The last ID was taken: the counts of the sending end here."""
         if self.last is None:
             self.last = self.seen()
+
+    async def watch(self, grow: Callable[[], None], show: Callable[[Pace], None]) -> None:
+        """Every ``tick``: how late the event loop woke, then ``grow`` the workers to the
+        limit, and ``show`` the pace of the last PACE_SECONDS while there are IDs to send."""
+        tick, recent = self.sizing.tick, deque[Seen]()
+        while True:
+            before = self.clock()
+            await self._pacer.sleep(tick)
+            self.tick(self.clock() - before - tick)
+            grow()
+            recent.append(self.seen())
+            while recent[-1].at - recent[0].at > PACE_SECONDS:
+                recent.popleft()
+            if self.first is not None and self.last is None:
+                show(self.pace(max(self.first, recent[0], key=lambda s: s.at), recent[-1],
+                               self.limit()))
+
+    def whole(self) -> Pace | None:
+        """The pace from the first request to the last ID taken, or to a stop."""
+        self.drained()
+        return None if self.first is None else self.pace(self.first, self.last or self.seen(),
+                                                          self.most)
+
+    def pace(self, first: Seen, last: Seen, limit: int) -> Pace:
+        """The pace from ``first`` to ``last`` with ``limit`` requests in flight allowed."""
+        pacer = self._pacer
+        return pace(first, last, asked=pacer.max_rate, stated=pacer.stated, limit=limit,
+                    in_flight=self.in_flight, peak=self.peak, fixed=self.fixed,
+                    cap=self.sizing.cap)
 
     def seen(self, now: float | None = None) -> Seen:
         """The counts so far."""

@@ -12,7 +12,7 @@ the next run), and the job stops early when:
 * the journal cannot be written: nothing more is sent that could not be recorded;
 * SIGTERM/SIGINT: no new requests; those in flight get ``GRACE`` seconds to answer.
 
-Every ``tick`` the tally gets the pace of the last PACE_SECONDS (what the progress line
+The tally gets the pace of the last few seconds while IDs remain (what the progress line
 shows), and at the end the pace of the whole sending: the rate, and what held it down.
 """
 
@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from enum import Enum
 
@@ -31,7 +30,7 @@ import polars as pl
 from bulk_delete.answers import Answer, Verdict, auth_error
 from bulk_delete.api import Client
 from bulk_delete.errors import ApiUnavailable, ExitCode
-from bulk_delete.holdback import Pace, Seen, pace
+from bulk_delete.holdback import Pace
 from bulk_delete.inflight import InFlight
 from bulk_delete.journal import (
     ACCEPTED,
@@ -53,8 +52,6 @@ from bulk_delete.types import AuthStyle, Concurrency
 BREAKER = 3
 #: Seconds in-flight requests get to answer after a stop.
 GRACE = 5.0
-#: Seconds of sending the progress line's pace is measured over.
-PACE_SECONDS = 5.0
 
 
 class Ending(Enum):
@@ -76,9 +73,8 @@ class Submitter:
                  sizing: Sizing = SIZING, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._journal = journal
-        self._pacer = pacer
         #: The limit on requests in flight, and what they measured.
-        self.flow = InFlight(concurrency, lambda: pacer.ceiling, sizing=sizing, clock=clock)
+        self.flow = InFlight(concurrency, pacer, sizing=sizing, clock=clock)
         self.tally = tally
         self._retrier = Retrier(pacer, max_attempts=max_attempts, events=tally,
                                 stopping=lambda: self.ending is not Ending.DONE)
@@ -116,13 +112,12 @@ class Submitter:
     async def _run(self, ids: Iterable[str]) -> None:
         self._producer = asyncio.create_task(self._produce(ids))
         self._grow()
-        async with self._journal.syncing(), alongside(self._watch()):
+        async with self._journal.syncing(), alongside(self.flow.watch(self._grow, self._show)):
             while self._workers:  # workers join while others run
                 await asyncio.wait(set(self._workers))
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
-        self.flow.drained()  # a stop, if the IDs did not run out first
-        self.tally.pace = self._pace(self.flow.first, self.flow.last, self.flow.most)
+        self.tally.pace = self.flow.whole()
 
     def _grow(self) -> None:
         """Start workers until there are as many as requests in flight allowed."""
@@ -133,30 +128,8 @@ class Submitter:
             self._workers.add(asyncio.create_task(self._worker()))
         self.flow.resized(len(self._workers))
 
-    async def _watch(self) -> None:
-        """Every ``tick``: how late the loop woke, workers to match the limit, the recent pace."""
-        flow, sleep, tick = self.flow, self._pacer.sleep, self.flow.sizing.tick
-        recent: deque[Seen] = deque()
-        while True:
-            before = flow.clock()
-            await sleep(tick)
-            flow.tick(flow.clock() - before - tick)
-            self._grow()
-            recent.append(flow.seen())
-            while recent[-1].at - recent[0].at > PACE_SECONDS:
-                recent.popleft()
-            if flow.first is not None and flow.last is None:  # sending, not waiting for the last
-                self.tally.pace = self._pace(max(flow.first, recent[0], key=lambda s: s.at),
-                                             recent[-1], flow.limit())
-
-    def _pace(self, first: Seen | None, last: Seen | None, limit: int) -> Pace | None:
-        """The pace from ``first`` to ``last`` with ``limit`` requests in flight allowed."""
-        if first is None or last is None:
-            return None
-        flow, pacer = self.flow, self._pacer
-        return pace(first, last, asked=pacer.max_rate, stated=pacer.stated, limit=limit,
-                    in_flight=flow.in_flight, peak=flow.peak, fixed=flow.fixed,
-                    cap=flow.sizing.cap)
+    def _show(self, pace: Pace) -> None:
+        self.tally.pace = pace
 
     def stop(self, ending: Ending, cause: BaseException | Answer | None = None) -> None:
         """Take no new IDs; let requests in flight answer within GRACE seconds.
