@@ -1,4 +1,4 @@
-"""Latency (SPEC §8): with no --concurrency flag, a slow June still gets --rate.
+"""Latency: with no --concurrency flag, a slow June still gets --rate (target: 95 % of it).
 
     .venv/bin/python bench/latency.py                     # 20 s per case, 1 repeat
     .venv/bin/python bench/latency.py --seconds 10 --repeat 2
