@@ -6,13 +6,14 @@ When it did not, every cause the window holds evidence of is named, in this orde
 
 * **June's limit**: answers were 429 (``LIMIT``), or June stated a limit below ``--rate``
   in its headers (``STATED``), which the pacer keeps under;
-* **the client**: its event loop woke timers LAGGING seconds late or more on average, so
-  the process could not start requests on time (its CPU, or a machine busy with other work);
+* **the client**: it used SATURATED of a CPU or more, or its event loop woke timers LAGGING
+  seconds late or more on average (a machine busy with other work): either way the process
+  could not start requests on time;
 * **requests in flight**: every worker was busy (a request in flight, or waiting to be sent
   again) for FULL of the window or more, so when the pacer allowed a start no worker was
   free: latency x rate needs more than ``--concurrency N``, or than ``auto``'s cap, allows.
-  Not named beside the client: answers a late event loop has not read yet look slow and
-  keep workers busy, and more of them would not help.
+  Not named beside the client: answers a busy client has not read yet look slow and keep
+  workers busy, and more of them would not help.
 
 When none of them shows, the window says that nothing it measured explains the shortfall.
 A window shorter than JUDGED seconds is not judged: too few requests to tell.
@@ -35,6 +36,9 @@ FULL = 0.2
 #: at 100/s, 2-18 ms at 2,000/s on a shared 2-core machine (the worse, the further below
 #: the rate), 40-110 ms when CPU-bound at 2,800/s.
 LAGGING = 0.005
+#: The process using this share of a CPU or more: the client held it (and auto stops
+#: growing). Measured unthrottled, CPU-bound: 0.86-0.96 of a CPU.
+SATURATED = 0.8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +56,8 @@ class Seen:
     #: Seconds the event loop woke a timer late, summed over ``ticks`` timers.
     lag: float
     ticks: int
+    #: CPU seconds the process used.
+    cpu: float
 
 
 class Holdback(Enum):
@@ -79,8 +85,9 @@ class Pace:
     latency: float | None
     #: Share of the window during which every worker was busy.
     full: float
-    #: Mean lateness of the event loop, seconds.
+    #: Mean lateness of the event loop, seconds; the share of a CPU the process used.
     lag: float
+    cpu: float
     #: Requests in flight allowed (at the end of a recent window; for the whole sending, the
     #: most workers there were), and in flight at its end; the most in flight at once since
     #: the job began.
@@ -108,7 +115,7 @@ class Pace:
         """The causes of a rate not reached, in the order of the module docstring."""
         if not self.judged or self.reached:
             return ()
-        late = self.lag >= LAGGING
+        late = self.lag >= LAGGING or self.cpu >= SATURATED
         evidence = {
             Holdback.LIMIT: self.throttled > 0,
             Holdback.STATED: self.stated is not None and self.stated.per_second < self.asked,
@@ -129,4 +136,5 @@ def pace(first: Seen, last: Seen, *, asked: float, stated: Limit | None, limit: 
                 latency=(last.latency - first.latency) / answers if answers else None,
                 full=(last.full - first.full) / seconds if seconds > 0 else 0.0,
                 lag=(last.lag - first.lag) / ticks if ticks else 0.0,
+                cpu=(last.cpu - first.cpu) / seconds if seconds > 0 else 0.0,
                 limit=limit, in_flight=in_flight, peak=peak, fixed=fixed, cap=cap)

@@ -15,11 +15,13 @@ needs only wait at the pacer, which decides when each request starts: the limit 
 a job faster than ``--rate``. It falls as latency does, the surplus workers retiring one by
 one as they finish an ID.
 
-It grows by ``growth`` at most a tick, and not at all while the event loop wakes late
-(holdback.LAGGING, smoothed over ticks): then the client is what cannot keep up, answers
-wait to be read and look slow, and more workers would only make it worse. Unthrottled on a
-shared 2-core machine, a pool left to grow on such answers went to the cap and sent about
-half as much as 16 workers.
+It grows by ``growth`` at most a tick, and not at all after a tick in which the process used
+a CPU to saturation (holdback.SATURATED): the client is then what cannot keep up, answers
+wait to be read and look slow, and more workers would only add work. Unthrottled, a pool
+left to grow on such answers went to the cap and sent about half as much as 16 workers. An
+event loop late only because the machine is busy with other work does not stop it: workers
+waiting for the pacer cost next to nothing, and without them a slow June would not get its
+rate.
 
 :class:`InFlight` also keeps the counts that tell what held a rate down (holdback.py):
 requests started, 429s, answer times, how long every worker was busy, and how late the event
@@ -35,7 +37,7 @@ from collections import deque
 from collections.abc import Callable
 
 from bulk_delete.answers import Verdict
-from bulk_delete.holdback import LAGGING, Pace, Seen, pace
+from bulk_delete.holdback import SATURATED, Pace, Seen, pace
 from bulk_delete.pacing import Pacer
 from bulk_delete.tuning import SIZING, Sizing
 from bulk_delete.types import Concurrency
@@ -48,13 +50,16 @@ class InFlight:
     """The limit on requests in flight, and the counts of the requests that went out."""
 
     def __init__(self, concurrency: Concurrency, pacer: Pacer, *, sizing: Sizing = SIZING,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 cpu: Callable[[], float] = time.process_time) -> None:
         #: ``--concurrency N``; None under ``auto``.
         self.fixed = None if concurrency == "auto" else concurrency
         self.sizing = sizing
         #: The job's pacer: the rate it aims for, and how to wait.
         self._pacer = pacer
+        #: Wall seconds, and the process's CPU seconds.
         self.clock = clock
+        self.cpu = cpu
         #: Requests sent and not answered yet; requests waiting to be sent again.
         self.in_flight = 0
         self.retrying = 0
@@ -68,9 +73,8 @@ class InFlight:
         self._took_sum = 0.0
         #: Their mean, kept while no answer comes.
         self.latency: float | None = None
-        #: Workers allowed until the next tick; the event loop's lateness, smoothed.
+        #: Workers allowed until the next tick.
         self._room = math.ceil(sizing.growth * sizing.least)
-        self.lateness = 0.0
         self._starts = self._answers = self._throttled = self._ticks = 0
         self._latency_sum = self._full = self._lag = 0.0
         self._since = clock()
@@ -138,13 +142,13 @@ class InFlight:
         self.workers = workers
         self.most = max(self.most, workers)
 
-    def tick(self, lag: float) -> None:
-        """The event loop woke a timer ``lag`` seconds late: room to grow until the next tick."""
-        sizing, lag = self.sizing, max(0.0, lag)
-        self._lag += lag
+    def tick(self, lag: float, share: float) -> None:
+        """The event loop woke a timer ``lag`` seconds late, the process used ``share`` of a
+        CPU since the last tick: room to grow until the next."""
+        sizing = self.sizing
+        self._lag += max(0.0, lag)
         self._ticks += 1
-        self.lateness += sizing.smoothing * (lag - self.lateness)
-        growth = 1.0 if self.lateness >= LAGGING else sizing.growth
+        growth = 1.0 if share >= SATURATED else sizing.growth
         self._room = max(sizing.least, math.ceil(growth * self.workers))
 
     def drained(self) -> None:
@@ -157,9 +161,10 @@ class InFlight:
         limit, and ``show`` the pace of the last PACE_SECONDS while there are IDs to send."""
         tick, recent = self.sizing.tick, deque[Seen]()
         while True:
-            before = self.clock()
+            before, cpu = self.clock(), self.cpu()
             await self._pacer.sleep(tick)
-            self.tick(self.clock() - before - tick)
+            seconds = self.clock() - before
+            self.tick(seconds - tick, (self.cpu() - cpu) / seconds)
             grow()
             recent.append(self.seen())
             while recent[-1].at - recent[0].at > PACE_SECONDS:
@@ -186,7 +191,7 @@ class InFlight:
         now = self._account() if now is None else now
         return Seen(at=now, starts=self._starts, answers=self._answers,
                     latency=self._latency_sum, throttled=self._throttled,
-                    full=self._full, lag=self._lag, ticks=self._ticks)
+                    full=self._full, lag=self._lag, ticks=self._ticks, cpu=self.cpu())
 
     def _account(self) -> float:
         """Add the time since the last change to ``full`` if every worker was busy."""

@@ -264,7 +264,8 @@ def _cause_evidence(cause: Holdback, pace: Pace) -> str:
     if cause is Holdback.STATED:
         return f"{name} of {pace.stated}"
     if cause is Holdback.CLIENT:
-        return f"{name}: its event loop ran {pace.lag * 1000:.0f} ms late on average"
+        return (f"{name}: its event loop ran {pace.lag * 1000:.0f} ms late on average, "
+                f"using {pace.cpu:.0%} of a CPU")
     return f"{name}: {_in_flight_evidence(pace)}"
 
 

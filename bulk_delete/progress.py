@@ -80,6 +80,7 @@ def pace_fields(pace: Pace) -> dict[str, float | int | str | list[str] | None]:
             "in_flight_peak": pace.peak,
             "latency_seconds": None if pace.latency is None else round(pace.latency, 3),
             "busy_share": round(pace.full, 3), "loop_lag_seconds": round(pace.lag, 4),
+            "cpu_share": round(pace.cpu, 3),
             "held_down_by": [cause.value for cause in pace.held_down_by()]}
 
 

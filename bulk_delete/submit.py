@@ -70,11 +70,12 @@ class Submitter:
 
     def __init__(self, client: Client, pacer: Pacer, journal: Journal, *,
                  concurrency: Concurrency, max_attempts: int, tally: Tally,
-                 sizing: Sizing = SIZING, clock: Callable[[], float] = time.monotonic) -> None:
+                 sizing: Sizing = SIZING, clock: Callable[[], float] = time.monotonic,
+                 cpu: Callable[[], float] = time.process_time) -> None:
         self._client = client
         self._journal = journal
         #: The limit on requests in flight, and what they measured.
-        self.flow = InFlight(concurrency, pacer, sizing=sizing, clock=clock)
+        self.flow = InFlight(concurrency, pacer, sizing=sizing, clock=clock, cpu=cpu)
         self.tally = tally
         self._retrier = Retrier(pacer, max_attempts=max_attempts, events=tally,
                                 stopping=lambda: self.ending is not Ending.DONE)

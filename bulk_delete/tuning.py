@@ -89,10 +89,9 @@ class Sizing:
     slack: float = 0.25
     #: Seconds between looks at the pool and at the event loop's lateness.
     tick: float = 0.1
-    #: Workers grow at most by this factor a tick, and only while the event loop keeps time:
+    #: Workers grow at most by this factor a tick, and not after a tick in which the process
+    #: used a CPU to saturation (holdback.SATURATED).
     growth: float = 1.5
-    #: its lateness smoothed over ticks, each weighing this much.
-    smoothing: float = 0.5
 
 
 #: The sizing every job uses; tests and benchmarks may pass their own.

@@ -22,10 +22,12 @@ class FakeTime:
     """Virtual time for one event loop: when every task waits, jump to the earliest wake-up.
 
     ``overshoot`` makes each sleep last up to that much longer, like a busy event loop.
+    ``busy`` counts the seconds of CPU a fake says the client spent (:meth:`process_time`).
     """
 
     def __init__(self, *, overshoot: float = 0.0, seed: int = 1) -> None:
         self.now = 1000.0
+        self.busy = 0.0
         self.overshoot = overshoot
         self._random = random.Random(seed)
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -33,6 +35,9 @@ class FakeTime:
 
     def clock(self) -> float:
         return self.now
+
+    def process_time(self) -> float:
+        return self.busy
 
     async def sleep(self, seconds: float) -> None:
         extra = self._random.uniform(0, self.overshoot) if self.overshoot else 0.0
@@ -131,6 +136,7 @@ class FakeJune:
         await asyncio.sleep(0)  # an answer never comes back in the same loop turn
         if self.time is not None:
             self.time.now += self.cpu
+            self.time.busy += self.cpu
             await self._answer_later()
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
