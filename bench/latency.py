@@ -176,23 +176,25 @@ def unthrottled_case(count: int, rounds: int) -> list[Figure]:
 
 
 def measure(seconds: float, pool_ids: int, rounds: int) -> list[Figure]:
+    """Every case; the pool's in ``rounds`` pairs of ``pool_ids``, the CLI's in half as many."""
     return [*auto_case(100, 500, seconds), *auto_case(50, 2000, seconds),
             *cap_case(200, 2000, seconds), *fixed_case(100, 500, seconds, 16),
-            *pool_case(pool_ids, rounds), *unthrottled_case(2 * pool_ids, rounds)]
+            *pool_case(pool_ids, rounds), *unthrottled_case(pool_ids, max(1, rounds // 2))]
 
 
 def figures(*, quick: bool, repeats: int) -> list[Figure]:
     """The figures for ``bench/run_all.py``."""
-    seconds, pool_ids = (10.0, 2_000) if quick else (20.0, 5_000)
-    return repeat(lambda: measure(seconds, pool_ids, 4), repeats)
+    seconds, pool_ids = (10.0, 4_000) if quick else (20.0, 10_000)
+    return repeat(lambda: measure(seconds, pool_ids, 8), repeats)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each CLI run")
-    parser.add_argument("--pool-ids", type=int, default=5_000,
-                        help="IDs per round of the pool comparison (x2 for the CLI's)")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of each pair")
+    parser.add_argument("--pool-ids", type=int, default=10_000,
+                        help="IDs per round of the pool and unthrottled comparisons")
+    parser.add_argument("--rounds", type=int, default=8,
+                        help="alternating rounds of the pool pair (the CLI pair: half)")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     result = repeat(lambda: measure(args.seconds, args.pool_ids, args.rounds), args.repeat)
