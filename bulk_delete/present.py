@@ -235,7 +235,7 @@ def describe_pace(pace: Pace) -> str:
     of ``--rate``, every cause the run measured, with its evidence."""
     text = f"{pace.rate:,.1f}/s of --rate {pace.asked:g} over {pace.seconds:,.1f} s of sending"
     concurrency = "auto" if pace.fixed is None else f"--concurrency {pace.fixed}"
-    latency = "" if pace.latency is None else f", June answered in {pace.latency:.2f} s on average"
+    latency = "" if pace.latency is None else f", June answered in {_took(pace.latency)} on average"
     if not pace.judged:
         return f"too short to judge against --rate {pace.asked:g} (under {JUDGED:g} s of sending)"
     if pace.reached:
@@ -245,6 +245,11 @@ def describe_pace(pace: Pace) -> str:
         return (f"{text}, held down by nothing this run measured (no 429s, a worker free "
                 f"when the pacer allowed a start, the event loop on time){latency}")
     return f"{text}, held down by " + "; ".join(_cause_evidence(c, pace) for c in causes)
+
+
+def _took(seconds: float) -> str:
+    """An answer time as people read it: milliseconds under a tenth of a second."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s"
 
 
 def _cause_name(cause: Holdback, pace: Pace) -> str:
@@ -274,7 +279,7 @@ def _in_flight_evidence(pace: Pace) -> str:
     busy = f"every worker was busy {pace.full:.0%} of the time"
     if pace.latency is None or pace.carried is None:
         return f"{busy}, with no answer to time"
-    carried = (f"June answered in {pace.latency:.2f} s on average, so {pace.limit:,} in flight "
+    carried = (f"June answered in {_took(pace.latency)} on average, so {pace.limit:,} in flight "
                f"carry {pace.carried:,.0f}/s")
     if pace.fixed is not None:
         return f"{carried} (--concurrency auto sizes it from latency)"

@@ -195,6 +195,7 @@ def pace(**changes: object) -> Pace:
 @pytest.mark.parametrize(("changes", "causes", "words"), [
     ({}, (), "98.0/s of --rate 100 over 10.0 s of sending; auto, at most 12 in flight, June "
              "answered in 0.10 s on average"),
+    ({"latency": 0.004}, (), "June answered in 4 ms on average"),
     ({"rate": 50.0, "seconds": JUDGED - 0.1}, (), "too short to judge against --rate 100"),
     ({"rate": 50.0}, (), "held down by nothing this run measured (no 429s, a worker free when "
                          "the pacer allowed a start, the event loop on time)"),
