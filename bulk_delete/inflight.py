@@ -17,8 +17,8 @@ one as they finish an ID.
 
 It grows by ``growth`` at most a tick, and not at all after a tick in which the process used
 a CPU to saturation (holdback.SATURATED): the client is then what cannot keep up, answers
-wait to be read and look slow, and more workers would only add work. Unthrottled, a pool
-left to grow on such answers went to the cap and sent about half as much as 16 workers. An
+wait to be read and look slow, and more workers would only add work. Unthrottled on a busy
+machine, a pool left to grow on such answers went to the cap and sent half what 16 did. An
 event loop late only because the machine is busy with other work does not stop it: workers
 waiting for the pacer cost next to nothing, and without them a slow June would not get its
 rate.
