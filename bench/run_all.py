@@ -7,8 +7,8 @@
 Each benchmark starts its own sandbox process(es). A figure shows the range over the repeats
 (worst to best for its target), and a target counts as met only if every repeat met it. The
 machine is shared, so rerun before trusting a miss. Reduced sizes: rate accuracy 5 s per case,
-adaptive 30 s per limiter at the limit of 50 alone (its replay on virtual time too,
-once: it is deterministic), faults 20 s, overhead 6 x 2,000 IDs per
+latency 10 s per case, adaptive 30 s per limiter at the limit of 50 alone (its replay on
+virtual time too, once: it is deterministic), faults 20 s, overhead 6 x 2,000 IDs per
 side, planning 2 million rows against 1 million done IDs, resume 1 million journalled IDs,
 reconcile 20,000 records, reconcile memory 500,000 IDs, incremental reconcile 20,000 old +
 200 new records, listing memory 500,000 records, peer 150 IDs, limiter choice 5 s per case,
@@ -27,6 +27,7 @@ from collections.abc import Callable
 import adaptive
 import adaptive_phases
 import faults
+import latency
 import limiter_choice
 import listing_memory
 import memory_check
@@ -91,6 +92,7 @@ def yardstick(*, quick: bool, repeats: int) -> list[Figure]:
 BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "memory_check": memory_check.figures,
     "rate_accuracy": rate_accuracy.figures,
+    "latency": latency.figures,
     "adaptive": adaptive.figures,
     "adaptive_phases": adaptive_phases.figures,
     "faults": faults.figures,

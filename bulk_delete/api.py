@@ -28,7 +28,8 @@ from bulk_delete.auth import (
 from bulk_delete.logs import get_logger
 from bulk_delete.network import Route, route_for, ssl_context
 from bulk_delete.ratelimit import parse_quota, parse_retry_after
-from bulk_delete.types import AuthForm, AuthStyle, Kind, Secret
+from bulk_delete.tuning import SIZING
+from bulk_delete.types import AuthForm, AuthStyle, Concurrency, Kind, Secret
 from bulk_delete.wire import Body, announce
 
 PREFIX = "/api/platform/data_management"
@@ -161,9 +162,13 @@ def _next_link(response: aiohttp.ClientResponse) -> str | None:
 
 @asynccontextmanager
 async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: AuthStyle,
-                      request_timeout: float, concurrency: int,
+                      request_timeout: float, concurrency: Concurrency,
                       ca_bundle: Path | None = None) -> AsyncIterator[JuneClient]:
     """One session for the whole run, with explicit timeouts and a pool sized to concurrency.
+
+    Under ``auto`` the pool allows the cap: connections open only as requests need them, so
+    a pool larger than the requests in flight costs nothing (bench/latency.py measures it),
+    and a request never waits for a connection after the pacer counted it as sent.
 
     The proxy is the one the environment names for ``base_url``: the session speaks to that
     host alone (the key goes nowhere else), so one choice holds for every request. Under
@@ -172,7 +177,8 @@ async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: Aut
     """
     route = route_for(base_url, ca_bundle)
     get_logger().info("bulk_delete.network", **route.describe())
-    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300,
+    limit = SIZING.cap if concurrency == "auto" else concurrency
+    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300,
                                      ssl=True if ca_bundle is None else ssl_context(ca_bundle))
     proxy = route.proxy
     session = aiohttp.ClientSession(

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from bulk_delete import shards
 from bulk_delete.errors import UsageError
 from bulk_delete.network import checked_ca_bundle, is_loopback
-from bulk_delete.types import AuthStyle, Kind, Secret
+from bulk_delete.types import AuthStyle, Concurrency, Kind, Secret
 
 DEFAULT_API_URL = "https://api.june.so"
 #: Recorded as the API host of a job run against the built-in sandbox.
@@ -35,7 +35,8 @@ class Settings:
     api_key: Secret | None = None
     auth_style: AuthStyle = "auto"
     rate: float = 10.0
-    concurrency: int = 16
+    #: Requests in flight at most, or ``auto``: sized from June's latency (inflight.py).
+    concurrency: Concurrency = "auto"
     max_attempts: int = 6
     timeout: float = 30.0
     #: PEM file of the CAs to trust instead of the system's (a company's TLS-inspecting proxy).

@@ -4,9 +4,11 @@ A read pages the unfiltered listing (a record never leaves it as June works),
 page by page as next_page.py says: a link (in the body or the HTTP Link header) or
 cursor June gives is followed one page at a time; ``?page=N`` pages are read ahead, up
 to ``window`` in flight, and never more than twice the pages already read, so a read
-that stops early has asked for at most twice what it needed. Pages are taken in order,
-so the end rules see them as a page-by-page reader would (next_page.Pager). A read ends
-*proven* where June says the listing ends; it stops *unproven* on a page that repeats
+that stops early has asked for at most twice what it needed. Under ``--concurrency auto``
+the window is the cap: the pacer spaces the pages asked ahead, so the pages in flight are
+rate x latency (Little's law) whatever June's latency, up to the cap. Pages are taken in
+order, so the end rules see them as a page-by-page reader would (next_page.Pager). A read
+ends *proven* where June says the listing ends; it stops *unproven* on a page that repeats
 the one before where more were expected, a link to another host (nothing is sent
 there), a next page it cannot follow, a page it cannot decode, or MAX_PAGES. Each
 unproven read is a :class:`~bulk_delete.next_page.Stop` in what :meth:`Listing.read`
@@ -58,7 +60,8 @@ from bulk_delete.logs import get_logger
 from bulk_delete.next_page import Ask, Pager, Stop, Unproven, first, numbered
 from bulk_delete.pacing import Pacer
 from bulk_delete.retry import Events, Retrier, Unobserved
-from bulk_delete.types import AuthStyle, Kind
+from bulk_delete.tuning import SIZING
+from bulk_delete.types import AuthStyle, Concurrency, Kind
 from bulk_delete.wanted import Wanted
 
 __all__ = ["LISTED_SCHEMA", "MAX_PAGES", "Listed", "Listing", "Reading", "Record", "Stop",
@@ -103,17 +106,17 @@ class Unheard(Unobserved):
 class Listing:
     """June's listing of one kind, read through one client and the job's pacer.
 
-    ``window`` is how many numbered pages may be in flight at once.
+    ``window`` is how many numbered pages may be in flight at once (``auto``: the cap).
     """
 
     def __init__(self, client: Client, pacer: Pacer, *, kind: Kind, auth_style: AuthStyle,
-                 max_attempts: int, window: int, events: Reading | None = None) -> None:
+                 max_attempts: int, window: Concurrency, events: Reading | None = None) -> None:
         self._client = client
         self._events: Reading = events or Unheard()
         self._retrier = Retrier(pacer, max_attempts=max_attempts, events=self._events)
         self._kind = kind
         self._auth_style = auth_style
-        self._window = window
+        self._window = SIZING.cap if window == "auto" else window
 
     def __repr__(self) -> str:
         return f"Listing({self._client.listing_url!r}, window={self._window})"

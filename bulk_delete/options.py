@@ -13,7 +13,24 @@ from typing import Any, TypeVar
 
 import click
 
+from bulk_delete.types import Concurrency
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class NumberOrAuto(click.ParamType[Concurrency]):
+    """``--concurrency``: ``auto``, or a whole number of requests in flight from 1 to 1,000."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Concurrency:
+        text = str(value).strip()
+        if text.lower() == "auto":
+            return "auto"
+        if not text.isdigit():
+            self.fail(f"{value!r} is neither auto nor a whole number", param, ctx)
+        return click.IntRange(1, 1000).convert(int(text), param, ctx)
 
 
 class Finite(click.FloatRange):
@@ -62,8 +79,9 @@ connection = stack(
                  type=Finite(0.01, 10_000), default=10.0, show_default=True,
                  help="Requests per second, all endpoints together, never exceeded."),
     click.option("--concurrency", envvar="BULK_DELETE_CONCURRENCY", show_envvar=True,
-                 type=click.IntRange(1, 1000), default=16, show_default=True,
-                 help="Requests in flight at most."),
+                 type=NumberOrAuto(), default="auto", metavar="N|auto", show_default=True,
+                 help="Requests in flight at most; auto sizes them from June's latency so "
+                      "that --rate is kept (up to 256)."),
     click.option("--timeout", type=Finite(0.1, 3600), default=30.0, show_default=True,
                  help="Seconds per request."),
     click.option("--ca-bundle", envvar="SSL_CERT_FILE", show_envvar=True,

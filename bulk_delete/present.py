@@ -24,6 +24,7 @@ import polars as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bulk_delete.holdback import JUDGED, Holdback, Pace
 from bulk_delete.logs import get_logger
 from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
@@ -130,6 +131,8 @@ class View:
                   f"{tally.already_requested:,}, rejected {tally.rejected:,}, failed "
                   f"{tally.failed:,} of {tally.total:,} in {tally.elapsed():.1f} s "
                   f"({tally.requests:,} requests, {tally.throttled:,} throttled{said})")
+        if tally.pace is not None:
+            self._say(f"{'rate:':<13}{describe_pace(tally.pace)}")
 
     def doctor_found(self, findings: dict[str, Any] | None) -> None:
         """Before June's listing is read: the problems the last ``doctor`` recorded, if any,
@@ -237,14 +240,16 @@ class View:
         bar = Progress(TextColumn("deleting"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[per_second]:.1f}/s"),
                        TextColumn("rejected {task.fields[rejected]} failed {task.fields[failed]}"),
+                       TextColumn("{task.fields[pace]}"),
                        TimeRemainingColumn(), console=Console(file=self._err or sys.stderr),
                        transient=True)
         task_id = bar.add_task("deleting", total=tally.total, per_second=0.0, rejected=0,
-                               failed=0)
+                               failed=0, pace="")
         with bar:
             while True:
                 bar.update(task_id, completed=tally.done, per_second=tally.per_second(),
-                           rejected=tally.rejected, failed=tally.failed)
+                           rejected=tally.rejected, failed=tally.failed,
+                           pace="" if tally.pace is None else pace_brief(tally.pace))
                 await asyncio.sleep(0.2)
 
     async def _listing_bar(self, tally: ListingTally) -> None:
@@ -264,6 +269,71 @@ class View:
                            read=tally.read, records=tally.records, found=found,
                            per_second=tally.per_second())
                 await asyncio.sleep(0.2)
+
+
+def pace_brief(pace: Pace) -> str:
+    """The progress line's words on a pace: requests in flight, and what holds the rate down."""
+    text = f"in flight {pace.in_flight} of {pace.limit}"
+    causes = pace.held_down_by()
+    if causes:
+        text += " · held down by " + ", ".join(_cause_name(c, pace) for c in causes)
+    return text
+
+
+def describe_pace(pace: Pace) -> str:
+    """The summary's words on the pace of the whole sending: the rate, and when it fell short
+    of ``--rate``, every cause the run measured, with its evidence."""
+    text = f"{pace.rate:,.1f}/s of --rate {pace.asked:g} over {pace.seconds:,.1f} s of sending"
+    concurrency = "auto" if pace.fixed is None else f"--concurrency {pace.fixed}"
+    latency = "" if pace.latency is None else f", June answered in {_took(pace.latency)} on average"
+    if not pace.judged:
+        return f"too short to judge against --rate {pace.asked:g} (under {JUDGED:g} s of sending)"
+    if pace.reached:
+        return f"{text}; {concurrency}, at most {pace.peak:,} in flight{latency}"
+    causes = pace.held_down_by()
+    if not causes:
+        return (f"{text}, held down by nothing this run measured (no 429s, a worker free "
+                f"when the pacer allowed a start, the event loop on time){latency}")
+    return f"{text}, held down by " + "; ".join(_cause_evidence(c, pace) for c in causes)
+
+
+def _took(seconds: float) -> str:
+    """An answer time as people read it: milliseconds under a tenth of a second."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s"
+
+
+def _cause_name(cause: Holdback, pace: Pace) -> str:
+    if cause is Holdback.IN_FLIGHT:
+        if pace.fixed is not None:
+            return f"--concurrency {pace.fixed}"
+        return "latency at the cap" if pace.limit >= pace.cap else "requests in flight"
+    return {Holdback.LIMIT: "June's limit (429s)", Holdback.STATED: "June's stated limit",
+            Holdback.CLIENT: "this client (CPU)"}[cause]
+
+
+def _cause_evidence(cause: Holdback, pace: Pace) -> str:
+    """A cause's name and what the run measured of it."""
+    name = _cause_name(cause, pace)
+    if cause is Holdback.LIMIT:
+        return f"{name}: {pace.throttled:,} answers were 429 Too Many Requests"
+    if cause is Holdback.STATED:
+        return f"{name} of {pace.stated}"
+    if cause is Holdback.CLIENT:
+        return (f"{name}: its event loop ran {pace.lag * 1000:.0f} ms late on average, "
+                f"using {pace.cpu:.0%} of a CPU")
+    return f"{name}: {_in_flight_evidence(pace)}"
+
+
+def _in_flight_evidence(pace: Pace) -> str:
+    """Why the requests in flight allowed could not carry the rate: Little's law, measured."""
+    busy = f"every worker was busy {pace.full:.0%} of the time"
+    if pace.latency is None or pace.carried is None:
+        return f"{busy}, with no answer to time"
+    carried = (f"June answered in {_took(pace.latency)} on average, so {pace.limit:,} in flight "
+               f"carry {pace.carried:,.0f}/s")
+    if pace.fixed is not None:
+        return f"{carried} (--concurrency auto sizes it from latency)"
+    return f"{carried} (the cap)" if pace.limit >= pace.cap else f"{busy}; {carried}"
 
 
 def format_plan(plan: Plan) -> str:

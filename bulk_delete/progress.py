@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from bulk_delete.holdback import Pace
+
 
 @dataclass(kw_only=True)
 class Requests:
@@ -43,6 +45,9 @@ class Tally(Requests):
     already_requested: int = 0
     rejected: int = 0
     failed: int = 0
+    #: The rate and what held it down: of the last few seconds while sending, then of the
+    #: whole sending once it ended; None before the first request.
+    pace: Pace | None = None
 
     @property
     def done(self) -> int:
@@ -55,14 +60,28 @@ class Tally(Requests):
         rate = self.per_second()
         return (self.total - self.done) / rate if rate > 0 else None
 
-    def snapshot(self) -> dict[str, float | int | None]:
-        """The counts as a log event's fields."""
+    def snapshot(self) -> dict[str, float | int | str | list[str] | None]:
+        """The counts, and the pace when there is one, as a log event's fields."""
         eta = self.eta_seconds()
         return {"done": self.done, "total": self.total, "accepted": self.accepted,
                 "already_requested": self.already_requested, "rejected": self.rejected,
                 "failed": self.failed, "requests": self.requests, "retries": self.retries,
                 "throttled": self.throttled, "per_second": round(self.per_second(), 1),
-                "eta_seconds": None if eta is None else round(eta)}
+                "eta_seconds": None if eta is None else round(eta),
+                **({} if self.pace is None else pace_fields(self.pace))}
+
+
+def pace_fields(pace: Pace) -> dict[str, float | int | str | list[str] | None]:
+    """A pace as a log event's fields."""
+    return {"rate_per_second": round(pace.rate, 1), "rate_asked": pace.asked,
+            "rate_seconds": round(pace.seconds, 1),
+            "concurrency": "auto" if pace.fixed is None else pace.fixed,
+            "in_flight": pace.in_flight, "in_flight_limit": pace.limit,
+            "in_flight_peak": pace.peak,
+            "latency_seconds": None if pace.latency is None else round(pace.latency, 3),
+            "busy_share": round(pace.full, 3), "loop_lag_seconds": round(pace.lag, 4),
+            "cpu_share": round(pace.cpu, 3),
+            "held_down_by": [cause.value for cause in pace.held_down_by()]}
 
 
 @dataclass(kw_only=True)

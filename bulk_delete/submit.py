@@ -1,14 +1,19 @@
 """The worker pool: IDs from a bounded queue -> pacer -> June -> journal.
 
-``--concurrency`` workers share one pacer, one client and one journal. A worker
-keeps one ID until it has a final answer, gives up on it after
-``--max-attempts`` transient failures (journalled as ``failed``, sent again by
+Workers share one pacer, one client and one journal, and take IDs from a bounded
+queue. There are as many as the requests in flight allowed (inflight.py): ``--concurrency
+N``, or under ``auto`` a number that follows June's latency, workers joining as it grows
+and retiring as it falls. A worker keeps one ID until it has a final answer, gives up on
+it after ``--max-attempts`` transient failures (journalled as ``failed``, sent again by
 the next run), and the job stops early when:
 
 * June rejects the key (401/403): nothing more is sent, nothing is marked failed;
 * ``BREAKER`` IDs in a row gave up: the API is down, a rerun resumes;
 * the journal cannot be written: nothing more is sent that could not be recorded;
 * SIGTERM/SIGINT: no new requests; those in flight get ``GRACE`` seconds to answer.
+
+The tally gets the pace of the last few seconds while IDs remain (what the progress line
+shows), and at the end the pace of the whole sending: the rate, and what held it down.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from enum import Enum
 
 import polars as pl
@@ -24,6 +30,8 @@ import polars as pl
 from bulk_delete.answers import Answer, Verdict, auth_error
 from bulk_delete.api import Client
 from bulk_delete.errors import ApiUnavailable, ExitCode
+from bulk_delete.holdback import Pace
+from bulk_delete.inflight import InFlight
 from bulk_delete.journal import (
     ACCEPTED,
     ALREADY_REQUESTED,
@@ -36,7 +44,9 @@ from bulk_delete.logs import get_logger
 from bulk_delete.pacing import Pacer
 from bulk_delete.progress import Tally
 from bulk_delete.retry import Retrier
-from bulk_delete.types import AuthStyle
+from bulk_delete.tasks import alongside
+from bulk_delete.tuning import SIZING, Sizing
+from bulk_delete.types import AuthStyle, Concurrency
 
 #: Consecutive IDs that exhausted their retries before the job calls the API unavailable.
 BREAKER = 3
@@ -59,17 +69,21 @@ class Submitter:
     """Sends one deletion request per ID and journals every final answer."""
 
     def __init__(self, client: Client, pacer: Pacer, journal: Journal, *,
-                 concurrency: int, max_attempts: int, tally: Tally) -> None:
+                 concurrency: Concurrency, max_attempts: int, tally: Tally,
+                 sizing: Sizing = SIZING, clock: Callable[[], float] = time.monotonic,
+                 cpu: Callable[[], float] = time.process_time) -> None:
         self._client = client
         self._journal = journal
-        self._concurrency = concurrency
+        #: The limit on requests in flight, and what they measured.
+        self.flow = InFlight(concurrency, pacer, sizing=sizing, clock=clock, cpu=cpu)
         self.tally = tally
         self._retrier = Retrier(pacer, max_attempts=max_attempts, events=tally,
                                 stopping=lambda: self.ending is not Ending.DONE)
         #: Why the run stopped early, and the error or answer that made it stop.
         self.ending = Ending.DONE
         self.cause: BaseException | Answer | None = None
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=2 * concurrency)
+        most = sizing.cap if concurrency == "auto" else concurrency
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=2 * most)
         self._workers: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
         self._producer: asyncio.Task[None] | None = None
@@ -97,12 +111,26 @@ class Submitter:
         return self.ending
 
     async def _run(self, ids: Iterable[str]) -> None:
-        self._workers = {asyncio.create_task(self._worker()) for _ in range(self._concurrency)}
         self._producer = asyncio.create_task(self._produce(ids))
-        async with self._journal.syncing():
-            await asyncio.wait(self._workers)
+        self._grow()
+        async with self._journal.syncing(), alongside(self.flow.watch(self._grow, self._show)):
+            while self._workers:  # workers join while others run
+                await asyncio.wait(set(self._workers))
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
+        self.tally.pace = self.flow.whole()
+
+    def _grow(self) -> None:
+        """Start workers until there are as many as requests in flight allowed."""
+        missing = self.flow.limit() - len(self._workers)
+        if missing <= 0 or self.ending is not Ending.DONE or self.flow.last is not None:
+            return
+        for _ in range(missing):
+            self._workers.add(asyncio.create_task(self._worker()))
+        self.flow.resized(len(self._workers))
+
+    def _show(self, pace: Pace) -> None:
+        self.tally.pace = pace
 
     def stop(self, ending: Ending, cause: BaseException | Answer | None = None) -> None:
         """Take no new IDs; let requests in flight answer within GRACE seconds.
@@ -128,12 +156,19 @@ class Submitter:
     async def _produce(self, ids: Iterable[str]) -> None:
         for subject in ids:
             await self._queue.put(subject)
-        for _ in range(self._concurrency):
-            await self._queue.put(None)
+        await self._queue.put(None)  # the end, which each worker passes on
 
     async def _worker(self) -> None:
         me = asyncio.current_task()
         assert me is not None
+        try:
+            await self._work(me)
+        finally:  # at once, so the next worker to look sees one fewer
+            self._workers.discard(me)
+            self.flow.resized(len(self._workers))
+
+    async def _work(self, me: asyncio.Task[None]) -> None:
+        """Take IDs until they run out, the job stops, or there are more workers than needed."""
         while (subject := await self._queue.get()) is not None:
             try:
                 outcome = await self._submit(subject, me)
@@ -141,20 +176,37 @@ class Submitter:
                     self._record(outcome)
             except Exception as exc:  # a journal error, or a bug: stop everyone, report it
                 self.stop(Ending.ERROR, exc)
-            if self.ending is not Ending.DONE:
+            if self.ending is not Ending.DONE or self.flow.surplus():
                 return
+        self._queue.put_nowait(None)  # room: this worker just took it
+        self.flow.drained()
 
     async def _submit(self, subject: str, me: asyncio.Task[None]) -> Outcome | None:
         """Send until a final answer; None when the job stops without one."""
 
+        flow, again = self.flow, False
+
         async def send() -> Answer:
+            nonlocal again
+            started = flow.start(again=again)
+            if flow.fixed is None:
+                self._grow()
             self._busy.add(me)
+            verdict = None
             try:
-                return await self._client.request_deletion(subject)
+                answer = await self._client.request_deletion(subject)
+                verdict = answer.verdict
+                return answer
             finally:
                 self._busy.discard(me)
+                again = verdict is Verdict.TRANSIENT
+                flow.answered(started, verdict)
 
-        answer, attempts = await self._retrier.call(send)
+        try:
+            answer, attempts = await self._retrier.call(send)
+        finally:
+            if again:
+                flow.gave_up()
         kind = answer.verdict
         if kind is Verdict.ACCEPTED:
             return Outcome(subject, ACCEPTED, answer.status, attempts)

@@ -2,6 +2,7 @@
 
 pacing.py explains what each does to the rate; retry.py uses the attempt caps and the
 backoff. Tests and benchmarks pass their own :class:`Tuning`; a job uses :data:`TUNING`.
+How many requests ``--concurrency auto`` keeps in flight is tuned by :class:`Sizing`.
 """
 
 from __future__ import annotations
@@ -67,3 +68,31 @@ class Tuning:
 
 #: The tuning every job uses; tests and benchmarks may pass their own.
 TUNING = Tuning()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sizing:
+    """How ``--concurrency auto`` sizes the requests in flight (inflight.py explains the rule)."""
+
+    #: Requests in flight allowed: this many times rate x latency (Little's law gives the mean;
+    #: the rest absorbs latency's spread), and this many times the requests busy right now.
+    headroom: float = 1.5
+    #: Never fewer workers than this: the former fixed default, enough for any fast June.
+    least: int = 16
+    #: Never more: the most requests in flight ``auto`` allows (a kill -9 re-sends at most
+    #: these), the connection pool's size and the listing's read-ahead under ``auto``.
+    cap: int = 256
+    #: Latency is the mean of the answers of this many seconds.
+    memory: float = 5.0
+    #: A worker retires when the workers outnumber the limit by this share: growing back
+    #: and forth around the limit would buy nothing.
+    slack: float = 0.25
+    #: Seconds between looks at the pool and at the event loop's lateness.
+    tick: float = 0.1
+    #: Workers grow at most by this factor a tick, and not after a tick in which the process
+    #: used a CPU to saturation (holdback.SATURATED).
+    growth: float = 1.5
+
+
+#: The sizing every job uses; tests and benchmarks may pass their own.
+SIZING = Sizing()

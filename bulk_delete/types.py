@@ -32,3 +32,7 @@ class Secret:
 
     def __reduce__(self) -> str:
         raise TypeError("a Secret cannot be pickled")
+
+
+#: Requests in flight at most: a fixed number, or ``auto`` to size them from June's latency.
+Concurrency = int | Literal["auto"]

@@ -51,6 +51,7 @@ from bulk_delete.present import View
 from bulk_delete.ratelimit import Quota
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
 from bulk_delete.types import AuthForm
+from bulk_delete.wire import ON_THE_WIRE
 
 T = TypeVar("T")
 
@@ -316,10 +317,13 @@ class FakeTime:
 
     Knowing that no task is ready takes CPython's asyncio ready queue (``loop._ready``, the
     callbacks the next turn runs): no public API tells it.
+
+    ``busy`` counts the seconds of CPU a fake says the client spent (:meth:`process_time`).
     """
 
     def __init__(self, *, overshoot: float = 0.0, seed: int = 1) -> None:
         self.now = 1000.0
+        self.busy = 0.0
         self.overshoot = overshoot
         self._random = random.Random(seed)
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -328,6 +332,9 @@ class FakeTime:
 
     def clock(self) -> float:
         return self.now
+
+    def process_time(self) -> float:
+        return self.busy
 
     async def sleep(self, seconds: float) -> None:
         extra = self._random.uniform(0, self.overshoot) if self.overshoot else 0.0
@@ -434,6 +441,11 @@ class FakeJune:
     of every request), ``page_size`` to a page. A request with the key in a form not in
     ``accepts`` is answered 401; every answer carries ``quota``. ``posts`` records every
     POST in order, ``forms`` the key's form of every request.
+
+    On the virtual clock ``time``, a request is answered ``latency`` seconds later (change it
+    while a job runs to make June slower or faster), ``arrivals`` records when each request
+    arrived, and a POST costs the client ``cpu`` seconds of its event loop: the clock moves
+    on without anything else running, as a busy CPU.
     """
 
     listing_url = "https://june.test/api/platform/data_management/user_deletion_requests"
@@ -442,7 +454,8 @@ class FakeJune:
                  state: str = "requested", page_size: int = 10, listing_status: int = 200,
                  listed: list[str] | None = None, duplicate_status: int = 200,
                  accepts: tuple[AuthForm, ...] = ("raw", "basic"),
-                 quota: Quota | None = None) -> None:
+                 quota: Quota | None = None, time: FakeTime | None = None,
+                 latency: float = 0.0, cpu: float = 0.0) -> None:
         self.answers = answers or {}
         self.state = state
         self.page_size = page_size
@@ -450,6 +463,10 @@ class FakeJune:
         self.duplicate_status = duplicate_status
         self.accepts = accepts
         self.quota = quota
+        self.time = time
+        self.latency = latency
+        self.cpu = cpu
+        self.arrivals: list[float] = []
         self.auth_form: AuthForm = "raw"
         self.posts: list[str] = []
         self.pages: list[int] = []
@@ -460,8 +477,21 @@ class FakeJune:
     def use_auth(self, form: AuthForm) -> None:
         self.auth_form = form
 
+    async def _answer_later(self) -> None:
+        """Tell the pacer the request left, as the real client does, and take ``latency``."""
+        on_the_wire = ON_THE_WIRE.get()
+        if on_the_wire is not None:
+            on_the_wire()
+        assert self.time is not None
+        self.arrivals.append(self.time.now)
+        await self.time.sleep(self.latency)
+
     async def request_deletion(self, subject: str) -> Answer:
         await asyncio.sleep(0)  # an answer never comes back in the same loop turn
+        if self.time is not None:
+            self.time.now += self.cpu
+            self.time.busy += self.cpu
+            await self._answer_later()
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
             return Answer(401, "unauthorized", quota=self.quota)
@@ -478,6 +508,8 @@ class FakeJune:
     async def fetch(self, url: str) -> Answer:
         """A listing page: ``?page=N``, and ``?state=S`` lists only when S is ``state``."""
         await asyncio.sleep(0)
+        if self.time is not None:
+            await self._answer_later()
         self.forms.append(self.auth_form)
         if self.auth_form not in self.accepts:
             return Answer(401, "unauthorized", quota=self.quota)

@@ -16,7 +16,8 @@ from bulk_delete.answers import Answer, Verdict, server_message, verdict
 from bulk_delete.api import open_client
 from bulk_delete.auth import auth_header
 from bulk_delete.ratelimit import Quota
-from bulk_delete.types import Secret
+from bulk_delete.tuning import SIZING
+from bulk_delete.types import Concurrency, Secret
 from bulk_delete.wire import ON_THE_WIRE
 from tests.fakes import Serve
 
@@ -264,3 +265,27 @@ async def test_on_the_wire_runs_as_the_request_is_written(serve: Serve) -> None:
     assert events.count("served") == 2
     assert events.index("served", events.index("served") + 1) > events.index("wire", 1)
 
+
+
+@pytest.mark.parametrize(("concurrency", "together"), [("auto", SIZING.cap), (8, 8)])
+async def test_the_pool_lets_every_request_allowed_in_flight_at_once(
+        serve: Serve, concurrency: Concurrency, together: int) -> None:
+    """The server answers only once ``together`` requests have arrived, none of them before:
+    that many were in flight at once, each on its own connection, none waiting for one."""
+    arrived = 0
+    everyone = asyncio.Event()
+
+    async def handler(_request: web.Request) -> web.Response:
+        nonlocal arrived
+        arrived += 1
+        if arrived == together:
+            everyone.set()
+        await everyone.wait()
+        return web.Response(status=202)
+
+    url = await serve(handler)
+    async with open_client(base_url=url, kind="user", key=Secret("sk_1"), auth_style="raw",
+                           request_timeout=10, concurrency=concurrency) as client:
+        answers = await asyncio.wait_for(asyncio.gather(
+            *(client.request_deletion(f"u{i}") for i in range(together))), timeout=10)
+    assert {answer.status for answer in answers} == {202}

@@ -71,6 +71,7 @@ def test_flags_beat_variables_beat_defaults(tmp_path: Path) -> None:
     (["--rate", "0"], {}, "Invalid value for '--rate'"),
     (["--rate", "fast"], {}, "Invalid value for '--rate'"),
     (["--concurrency", "-1"], {}, "Invalid value for '--concurrency'"),
+    ([], {"BULK_DELETE_CONCURRENCY": "lots"}, "'lots' is neither auto nor a whole number"),
     (["--timeout", "0"], {}, "Invalid value for '--timeout'"),
     ([], {"BULK_DELETE_RATE": "lots"}, "BULK_DELETE_RATE"),
     (["--kind", "people"], {}, "Invalid value for '--kind'"),

@@ -103,6 +103,6 @@ def test_resolve_keeps_options_and_explicit_names() -> None:
     """Parsed options land in Settings; unset ones keep their defaults."""
     settings = resolve({"rate": 3.0, "kind": "group", "concurrency": None}, env={},
                        explicit=["rate"])
-    assert (settings.rate, settings.kind, settings.concurrency) == (3.0, "group", 16)
+    assert (settings.rate, settings.kind, settings.concurrency) == (3.0, "group", "auto")
     assert settings.explicit == {"rate"}
     assert settings.api_host == "https://api.june.so"

@@ -402,7 +402,8 @@ def test_submit_through_an_authenticating_proxy(tmp_path: Path, tls_june_process
                           HTTPS_PROXY=proxy.url.replace("://", f"://svc:{PROXY_PASSWORD}@"))
         done = bulk_delete("submit", str(ids), "--api-url",
                            f"https://june.test:{tls_june_process.server.port}",
-                           "--ca-bundle", str(ca_file), "--rate", "500", env=env)
+                           "--ca-bundle", str(ca_file), "--rate", "500", "--concurrency", "16",
+                           env=env)
     output = f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert done.returncode == 0, output
     assert tls_june_process.posts() == 40

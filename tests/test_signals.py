@@ -15,6 +15,8 @@ from bulk_delete.journal import read
 from bulk_delete.submit import GRACE
 from tests.fakes import June, bulk_delete, cli_env, wait_until, write_ids
 
+#: Fixed, so a kill -9 re-sends at most this many: under --concurrency auto the bound is the
+#: number in flight at the crash, which a test outside the process cannot know.
 CONCURRENCY = 8
 
 

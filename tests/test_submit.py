@@ -159,6 +159,26 @@ def test_never_faster_than_rate(june: June, tmp_path: Path) -> None:
     assert stats["peak_per_second"] <= 50
 
 
+def test_auto_concurrency_carries_the_rate_past_a_slow_june(june: June, tmp_path: Path) -> None:
+    """June answers in 1 s, so --rate 40 needs ~40 requests in flight: with no flag, auto grows
+    past the 16 it starts with, never sends faster than --rate, sends each ID once, and the
+    summary gives the rate and the requests in flight."""
+    june.configure(latency_ms=1000)
+    source = write_ids(tmp_path / "ids.csv", ids(120))
+    done = bulk_delete("submit", str(source), "--api-url", june.url, "--rate", "40",
+                       env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    stats = june.stats()
+    assert (stats["unique"]["user"], stats["duplicates"]["user"]) == (120, 0)
+    assert stats["peak_per_second"] <= 40
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    [submitted] = [e for e in events if e["event"] == "bulk_delete.submitted"]
+    assert submitted["concurrency"] == "auto"
+    assert 16 < submitted["in_flight_peak"] <= 256
+    assert submitted["latency_seconds"] >= 1.0
+    assert "of --rate 40 over" in done.stdout
+
+
 def test_second_process_is_refused(june: June, tmp_path: Path) -> None:
     """While a job runs, a second one on the same checkpoint exits 2 at once and sends nothing."""
     source = write_ids(tmp_path / "ids.csv", ids(40))
