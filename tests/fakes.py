@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import math
 import random
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from bulk_delete.answers import Answer
+from bulk_delete.pacing import Pacer
 from bulk_delete.ratelimit import Quota
+from bulk_delete.sandbox.limits import Limiter, retry_after
 from bulk_delete.types import AuthForm
 
 T = TypeVar("T")
@@ -53,6 +57,48 @@ class FakeTime:
                 self.now = max(self.now, wake)
                 future.set_result(None)
         return task.result()
+
+
+@dataclass
+class Replayed:
+    """What a job did against one of the sandbox's limiters (:func:`replay`)."""
+
+    #: When the job began.
+    began: float
+    #: Every request's start, and whether the limiter let it through, in the order answered.
+    answers: list[tuple[float, bool]] = field(default_factory=list)
+    #: The pacer's rate after each change, with when it changed.
+    rates: list[tuple[float, float]] = field(default_factory=list)
+
+    def count(self, admitted: bool, since: float = -math.inf) -> int:
+        """Requests admitted (or refused) among those started at ``since`` or later."""
+        return sum(ok == admitted and start >= since for start, ok in self.answers)
+
+
+async def replay(time: FakeTime, pacer: Pacer, limiter: Limiter, limit: int, *,
+                 seconds: float, workers: int, latency: float) -> Replayed:
+    """A job of ``seconds`` against ``limiter`` counting ``limit`` a second, no sockets:
+    ``workers`` requests in flight, each reaching the limiter after half the latency and
+    answered after the other half, a 429 with the sandbox's Retry-After (whole seconds)."""
+    job = Replayed(began=time.now, rates=[(time.now, pacer.rate)])
+
+    async def worker() -> None:
+        while time.now - job.began < seconds:
+            started = await pacer.acquire()
+            await time.sleep(latency / 2)
+            wait = limiter.admit(time.now, limit)
+            await time.sleep(latency / 2)
+            job.answers.append((started, wait is None))
+            if wait is None:
+                pacer.admitted()
+            else:
+                pause = float(retry_after("seconds", wait, time.now)["Retry-After"])
+                pacer.throttled(started, pause)
+            if job.rates[-1][1] != pacer.rate:
+                job.rates.append((time.now, pacer.rate))
+
+    await time.drive(asyncio.gather(*(worker() for _ in range(workers))))
+    return job
 
 
 class Script:
