@@ -101,6 +101,7 @@ class Answers:
     def congestion(self, started: float) -> tuple[int, bool]:
         """A new congestion, first refused at ``started``: the limit it shows (the starts of
         the second before it, or a fixed window's count), and whether fixed windows gave it."""
+        self._firsts.append(started)
         tries = [t for t in self._starts if t < started]
         second = _count(tries, started - 1.0, started)
         fixed = self._fixed_limit(started, tries)
@@ -108,17 +109,14 @@ class Answers:
 
     def _fixed_limit(self, started: float, tries: list[float]) -> int | None:
         """June's count per fixed window, if fixed windows explain the recent congestions
-        clearly better than a sliding second."""
-        self._firsts.append(started)
+        clearly better than a sliding second (``started`` is the last of ``_firsts``)."""
         firsts = [t for t in self._firsts if t - 1.0 >= self._kept_since]
-        if len(firsts) < 2:
-            return None
         admitted = self._admitted(tries)
-        if not admitted:
-            return None
-        sliding = _busiest(admitted) - min(_count(tries, t - 1.0, t) for t in firsts)
         boundaries = {b for t in firsts for b in tries[bisect_left(tries, t - 1.0):
                                                      bisect_left(tries, t)]}
+        if len(firsts) < 2 or not admitted or not boundaries:
+            return None  # one congestion fits both; or nothing before them to count
+        sliding = _busiest(admitted) - min(_count(tries, t - 1.0, t) for t in firsts)
         fits = sorted(_fixed(admitted, firsts, b) for b in boundaries)
         if sliding - fits[0][0] <= self.tolerance:
             return None

@@ -501,3 +501,14 @@ def test_a_sliding_second_that_explains_the_429s_as_well_is_kept() -> None:
     answers.refused(stream[-1])
     held = sum(stream[-1] - 1 <= at < stream[-1] for at in stream)
     assert answers.congestion(stream[-1]) == (held, False)
+
+
+def test_congestions_with_nothing_started_the_second_before_are_read_as_they_come() -> None:
+    """At a rate of one request a second or less, the second before a 429 may hold no other
+    start: there is no window to count, and the count read is what that second held."""
+    answers = Answers(10.0, 1)
+    answers.start(1000.0)
+    for first in (1002.0, 1004.0):
+        answers.start(first)
+        answers.refused(first)
+        assert answers.congestion(first) == (0, False)
