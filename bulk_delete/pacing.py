@@ -29,19 +29,20 @@ When it does not, 429s find it. On 429 (once per congestion epoch) every start,
 including those already waiting for a slot, waits out Retry-After and then queues up
 spaced again, so a pause never ends in a burst; and the rate drops to ``backoff``
 times what June admitted: the starts of the second before the refused one, which a
-1-second limit of L lets be L. Limits count three ways (sliding, counting refused
-requests too, or fixed clock seconds), and a fixed window lets up to 2L through
-across a second boundary, so one 429 can overestimate the limit twice; the next 429
-then comes within ``hasty`` seconds and cuts the rate to ``decrease`` times itself,
-and the rate climbs back quickly (``recover``, ``recover_creep``) to just under the
-rate that failed. Above that it probes for a higher limit only after a quiet spell
-(``quiet``), creeping by ``creep`` a second; a probe that finds the same limit goes
-back to the rate that held under it and doubles the quiet spell (up to
+sliding 1-second limit of L lets be L. A limit counted in fixed clock seconds restarts
+at each boundary, so that second holds about the rate in force instead, and a first
+burst that straddles a boundary gets up to 2L through: the first 429 overestimates.
+The next one comes within seconds, and from then on window_fit.py weighs the recent
+congestions: when fixed windows explain them better than a sliding second, the count
+they agree on is the limit. When neither explains them better (jitter, a limit that
+moved), a 429 within ``hasty`` seconds of the last cut cuts the rate to ``decrease``
+times itself, and it climbs back quickly (``recover``, ``recover_creep``) to just
+under the rate that failed. Above that it probes for a higher limit only after a
+quiet spell (``quiet``), creeping by ``creep`` a second; a probe that finds the same
+limit goes back to the rate that held under it and doubles the quiet spell (up to
 ``max_quiet``), so a job held by a fixed limit probes it rarely, while a limit that
-rises is found within ``quiet`` seconds. Against ``--rate`` 3x a sandbox limit that
-states nothing this keeps 91-96 % of the limit over 30 s against a sliding window or
-one counting refusals, 85-97 % against fixed windows (the lower end when the first
-requests straddle a second boundary), with under 0.5 % 429s (bench/adaptive.py).
+rises is found within ``quiet`` seconds. bench/README.md has what this keeps of each
+kind of limit.
 Every number named here is a field of :class:`~bulk_delete.tuning.Tuning`.
 """
 
@@ -55,6 +56,7 @@ from collections.abc import Awaitable, Callable
 
 from bulk_delete.ratelimit import Limit, Quota
 from bulk_delete.tuning import TUNING, Tuning
+from bulk_delete.window_fit import Answers
 
 
 class Pacer:
@@ -104,6 +106,8 @@ class Pacer:
         self._top = 0.0
         #: Seconds without a 429 before creeping back up.
         self._quiet = tuning.quiet
+        #: Recent starts and 429s, to tell a fixed window from a sliding one.
+        self._answers = Answers(tuning.memory, tuning.fit)
         #: When a request last got an answer other than 429.
         self.last_admitted = clock()
 
@@ -129,6 +133,7 @@ class Pacer:
             wait = max(slot - now, self._window_wait(now))
             if wait <= 0:
                 self._starts.append(now)
+                self._answers.start(now)
                 self._unsent += tracked
                 return now
             await self.sleep(wait)
@@ -219,10 +224,12 @@ class Pacer:
         pause = min(tuning.max_pause, 1.0 if retry_after is None else retry_after)
         resumed = self._paused_until  # when the pause of the last slow-down ended
         self._paused_until = max(self._paused_until, now + pause)
+        self._answers.refused(started)
         if started <= self._epoch:
             return  # sent before the last slow-down: the same congestion, already handled
-        found = (1 + tuning.margin) * sum(1 for t in self._starts if started - 1.0 <= t < started)
-        rate, climb = self._slower(found, now, resumed)
+        count, fixed = self._answers.congestion(started)
+        found = (1 + tuning.margin) * count
+        rate, climb = self._slower(found, now, resumed, fixed=fixed)
         self._found = found
         failed = self.rate
         self.rate = self._cut = min(self.ceiling, max(tuning.min_rate, tuning.floor * failed,
@@ -231,10 +238,12 @@ class Pacer:
         self._good = None
         self._epoch = self._last_change = now
 
-    def _slower(self, found: float, now: float, resumed: float) -> tuple[float, float]:
+    def _slower(self, found: float, now: float, resumed: float, *,
+                fixed: bool) -> tuple[float, float]:
         """The rate after a 429 that ``found`` June's limit, and how far to climb back quickly.
 
-        Just under ``found``, and no higher than a rate known to hold under the same limit.
+        Just under ``found``, and no higher than a rate known to hold under the same limit;
+        a limit a fixed window gave is not cut deeper for coming soon after the last.
         """
         tuning, failed = self.tuning, self.rate
         rate = tuning.backoff * min(failed, found)
@@ -248,6 +257,6 @@ class Pacer:
         if failed > self._cut:  # climbing back: the last step was one too many
             rate = min(rate, self._good or self._cut)
             return rate, rate
-        if now - max(self._epoch, resumed) < tuning.hasty:  # the last cut: far too high
+        if not fixed and now - max(self._epoch, resumed) < tuning.hasty:  # far too high
             return min(rate, tuning.decrease * failed), rate
         return rate, rate

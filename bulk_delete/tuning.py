@@ -47,6 +47,10 @@ class Tuning:
     same: float = 0.1
     #: Factor per second by which the rate creeps back up after a quiet spell.
     creep: float = 1.03
+    #: Seconds of starts and 429s kept to tell a fixed window from a sliding one...
+    memory: float = 10.0
+    #: ... which wins only when it explains the 429s better by more than this many requests.
+    fit: int = 1
     #: A 429 does not use up an attempt, but a call gives up after this many per attempt.
     throttles_per_attempt: int = 4
     #: First and longest wait between transient failures (capped full jitter).

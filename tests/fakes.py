@@ -20,6 +20,7 @@ import contextlib
 import heapq
 import io
 import json
+import math
 import os
 import random
 import ssl
@@ -30,7 +31,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -50,6 +51,7 @@ from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
 from bulk_delete.ratelimit import Quota
 from bulk_delete.sandbox import SandboxConfig, SandboxServer
+from bulk_delete.sandbox.limits import Limiter, retry_after
 from bulk_delete.types import AuthForm
 from bulk_delete.wire import ON_THE_WIRE
 
@@ -413,6 +415,48 @@ class _Threads(ThreadPoolExecutor):
         future.add_done_callback(
             lambda done: self._loop.call_soon_threadsafe(self.running.discard, done))
         return future
+
+
+@dataclass
+class Replayed:
+    """What a job did against one of the sandbox's limiters (:func:`replay`)."""
+
+    #: When the job began.
+    began: float
+    #: Every request's start, and whether the limiter let it through, in the order answered.
+    answers: list[tuple[float, bool]] = field(default_factory=list)
+    #: The pacer's rate after each change, with when it changed.
+    rates: list[tuple[float, float]] = field(default_factory=list)
+
+    def count(self, admitted: bool, since: float = -math.inf) -> int:
+        """Requests admitted (or refused) among those started at ``since`` or later."""
+        return sum(ok == admitted and start >= since for start, ok in self.answers)
+
+
+async def replay(time: FakeTime, pacer: Pacer, limiter: Limiter, limit: int, *,
+                 seconds: float, workers: int, latency: float) -> Replayed:
+    """A job of ``seconds`` against ``limiter`` counting ``limit`` a second, no sockets:
+    ``workers`` requests in flight, each reaching the limiter after half the latency and
+    answered after the other half, a 429 with the sandbox's Retry-After (whole seconds)."""
+    job = Replayed(began=time.now, rates=[(time.now, pacer.rate)])
+
+    async def worker() -> None:
+        while time.now - job.began < seconds:
+            started = await pacer.acquire()
+            await time.sleep(latency / 2)
+            wait = limiter.admit(time.now, limit)
+            await time.sleep(latency / 2)
+            job.answers.append((started, wait is None))
+            if wait is None:
+                pacer.admitted()
+            else:
+                pause = float(retry_after("seconds", wait, time.now)["Retry-After"])
+                pacer.throttled(started, pause)
+            if job.rates[-1][1] != pacer.rate:
+                job.rates.append((time.now, pacer.rate))
+
+    await time.drive(asyncio.gather(*(worker() for _ in range(workers))))
+    return job
 
 
 class Script:

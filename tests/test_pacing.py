@@ -11,8 +11,11 @@ import pytest
 
 from bulk_delete.pacing import Pacer
 from bulk_delete.ratelimit import Quota
+from bulk_delete.sandbox.config import LimiterKind
+from bulk_delete.sandbox.limits import Limiter, make_limiter
 from bulk_delete.tuning import TUNING
-from tests.fakes import FakeTime
+from bulk_delete.window_fit import Answers
+from tests.fakes import FakeTime, Replayed, replay
 
 T = TypeVar("T")
 
@@ -141,12 +144,12 @@ async def test_no_burst_when_a_pause_ends() -> None:
     assert min(gaps) >= (1 + TUNING.margin) / pacer.rate - TUNING.catch_up - 1e-9
 
 
-async def _hit_limit(fake: FakeTime, pacer: Pacer, starts: int) -> None:
+async def _hit_limit(fake: FakeTime, pacer: Pacer, starts: int, retry_after: float = 0) -> None:
     """``starts`` requests as fast as the pacer allows, the last one answered 429."""
     for _ in range(starts - 1):
         await fake.drive(pacer.acquire())
         pacer.admitted()
-    pacer.throttled(await fake.drive(pacer.acquire()), retry_after=0)
+    pacer.throttled(await fake.drive(pacer.acquire()), retry_after=retry_after)
 
 
 async def test_quiet_spell_doubles_when_the_same_limit_is_found_again() -> None:
@@ -372,7 +375,7 @@ async def test_after_a_deep_cut_the_rate_climbs_back_quickly_to_under_what_faile
     passed, up to just under the rate that failed, and no further until the quiet spell."""
     fake = FakeTime()
     pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
-    await _hit_limit(fake, pacer, 51)
+    await _hit_limit(fake, pacer, 51, retry_after=1)
     failed = pacer.rate
     pacer.throttled(await _starts(fake, pacer, 51), retry_after=0)
     low = pacer.rate
@@ -394,7 +397,7 @@ async def test_a_429_while_climbing_back_returns_to_the_last_step_that_held() ->
     """Climbing back after a deep cut, a 429 at one step sends the rate to the step before."""
     fake = FakeTime()
     pacer = Pacer(100, clock=fake.clock, sleep=fake.sleep)
-    await _hit_limit(fake, pacer, 51)
+    await _hit_limit(fake, pacer, 51, retry_after=1)
     pacer.throttled(await _starts(fake, pacer, 51), retry_after=0)
     fake.now += TUNING.recover + 0.1
     pacer.admitted()
@@ -404,3 +407,108 @@ async def test_a_429_while_climbing_back_returns_to_the_last_step_that_held() ->
     assert pacer.rate > held
     pacer.throttled(await _starts(fake, pacer, 45), retry_after=0)
     assert pacer.rate == held
+
+
+async def _limited_job(kind: LimiterKind, phase: float, *, limit: int = 50, seconds: float = 15,
+                       offset: float = 0.0, overshoot: float = 0.0) -> tuple[Pacer, Replayed]:
+    """A job at --rate 3x ``limit`` against the sandbox's ``kind`` limiter, which counts
+    whole seconds of its clock; the job starts ``phase`` into one, and the pacer's clock
+    reads ``offset`` more than the limiter's."""
+    fake = FakeTime(overshoot=overshoot)
+    fake.now += phase
+    pacer = Pacer(3 * limit, clock=lambda: fake.now + offset, sleep=fake.sleep)
+    job = await replay(fake, pacer, make_limiter(kind), limit, seconds=seconds,
+                       workers=max(16, limit // 4), latency=0.05)
+    return pacer, job
+
+
+def _slowdowns(job: Replayed) -> list[float]:
+    """When the rate went down."""
+    return [t for (_, before), (t, after) in itertools.pairwise(job.rates) if after < before]
+
+
+@pytest.mark.parametrize(("phase", "limit", "offset"), [
+    (0.7, 50, 0.0), (0.8, 50, 0.0), (0.9, 50, 0.0), (0.95, 50, 0.0), (0.9, 200, 0.0),
+    (0.9, 50, 0.37),
+])
+async def test_a_fixed_window_met_late_in_a_second_is_read_at_the_second_429(
+        phase: float, limit: int, offset: float) -> None:
+    """Started late in a clock second, the first burst straddles a fixed window's boundary
+    and gets up to twice the limit through, so the first 429 overestimates it; the second
+    429 reads it: from then on the job starts 0.93 to 1 times the limit a second and
+    nothing more is refused. Nothing assumes June's seconds begin at the client's."""
+    pacer, job = await _limited_job("fixed", phase, limit=limit, offset=offset)
+    slowdowns = _slowdowns(job)
+    assert len(slowdowns) == 2
+    assert 0.93 * limit <= pacer.rate / (1 + TUNING.margin) <= limit
+    assert job.count(admitted=False, since=slowdowns[-1] + offset) == 0
+
+
+@pytest.mark.parametrize("kind", ["sliding", "strict"])
+@pytest.mark.parametrize("phase", [0.0, 0.5, 0.9])
+async def test_sliding_windows_are_read_at_the_first_429(kind: LimiterKind, phase: float) -> None:
+    """A sliding second (or one counting refusals too) is read at the first 429, wherever in
+    a second the job starts: one slow-down, to 0.95 to 1 times the limit."""
+    pacer, job = await _limited_job(kind, phase)
+    assert len(_slowdowns(job)) == 1
+    assert 0.95 * 50 <= pacer.rate / (1 + TUNING.margin) <= 50
+
+
+async def test_never_more_than_rate_in_any_second_against_a_fixed_window() -> None:
+    """Finding a fixed window's limit never sends more than --rate in a second, even with
+    sleeps up to 10 ms late."""
+    _, job = await _limited_job("fixed", 0.9, overshoot=0.01)
+    assert max_in_window([start for start, _ in job.answers]) <= 150
+
+
+def _congest(answers: Answers, limiter: Limiter, start: float, rate: float) -> tuple[float, int]:
+    """Starts every ``1 / rate`` seconds from ``start``, each reaching ``limiter`` (50 a
+    second) 0.37 s later, until it refuses one: the refused start, and how many got through."""
+    admitted, at = 0, start
+    while limiter.admit(at + 0.37, 50) is None:
+        answers.start(at)
+        admitted, at = admitted + 1, at + 1 / rate
+    answers.start(at)
+    answers.refused(at)
+    return at, admitted
+
+
+def test_two_congestions_at_different_rates_give_a_fixed_windows_count() -> None:
+    """One congestion fits both ways of counting; a second at another rate gives the
+    count of a fixed window whose boundaries fall anywhere in the client's second."""
+    answers, limiter = Answers(10.0, 1), make_limiter("fixed")
+    first, through = _congest(answers, limiter, 1000.3, 150)
+    assert through > 60  # the burst straddled a boundary
+    assert answers.congestion(first) == (through, False)
+    second, _ = _congest(answers, limiter, first + 1.05, 0.97 * through)
+    count, fixed = answers.congestion(second)
+    assert fixed
+    assert count in (49, 50, 51)
+
+
+def test_a_sliding_second_that_explains_the_429s_as_well_is_kept() -> None:
+    """50 through at 150/s, then a stream at 49.5/s refused after 71 (jitter at a sliding
+    second of 50): a fixed window of 35 fits these exactly too, but the sliding second
+    fits as well, so it stands."""
+    answers = Answers(10.0, 1)
+    for i in range(51):
+        answers.start(1000 + i / 150)
+    answers.refused(1000 + 50 / 150)
+    assert answers.congestion(1000 + 50 / 150) == (50, False)
+    stream = [1001.4 + i / 49.5 for i in range(72)]
+    for at in stream:
+        answers.start(at)
+    answers.refused(stream[-1])
+    held = sum(stream[-1] - 1 <= at < stream[-1] for at in stream)
+    assert answers.congestion(stream[-1]) == (held, False)
+
+
+def test_congestions_with_nothing_started_the_second_before_are_read_as_they_come() -> None:
+    """At a rate of one request a second or less, the second before a 429 may hold no other
+    start: there is no window to count, and the count read is what that second held."""
+    answers = Answers(10.0, 1)
+    answers.start(1000.0)
+    for first in (1002.0, 1004.0):
+        answers.start(first)
+        answers.refused(first)
+        assert answers.congestion(first) == (0, False)
