@@ -30,7 +30,7 @@ import polars as pl
 from bulk_delete import __version__, acknowledgements, erasures, rewrite
 from bulk_delete.digests import Chain
 from bulk_delete.errors import CheckpointError
-from bulk_delete.files import fsync_dir, write_private
+from bulk_delete.files import fsync_path, write_private
 from bulk_delete.history import DIRECTORY as HISTORY
 from bulk_delete.journal import NAME, Journal, utc_now
 from bulk_delete.types import AuthForm, Kind
@@ -107,7 +107,7 @@ class Checkpoint:
         """The journal, repaired and open for appending."""
         if self._journal is None:
             self._journal = Journal.open(self.journal_path)
-            fsync_dir(self.directory)
+            fsync_path(self.directory)
         return self._journal
 
     def record_auth_style(self, form: AuthForm) -> None:

@@ -33,7 +33,7 @@ def write_private(path: Path, write: Callable[[Path], object]) -> None:
         finally:
             os.close(fd)
         tmp.replace(path)
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
     except (OSError, pl.exceptions.PolarsError) as exc:
         tmp.unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -50,8 +50,9 @@ def _make_private_dirs(directory: Path) -> None:
         each.mkdir(mode=0o700)
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a directory's entries (a rename into it), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

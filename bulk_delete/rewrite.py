@@ -27,7 +27,7 @@ from typing import Any
 from bulk_delete.digests import NAME as DIGESTS
 from bulk_delete.digests import Chain, file_digest
 from bulk_delete.errors import CheckpointError
-from bulk_delete.files import fsync_dir, write_private
+from bulk_delete.files import fsync_path, write_private
 
 MARKER = ".rewrite.json"
 #: Tests only: ``EVENT:POINT`` (``retain:staged``, ``retain:renamed:2``, ``retain:recorded``)
@@ -137,12 +137,12 @@ def _forward(directory: Path, marker: dict[str, Any], chain: Chain) -> None:
                                   "it wrote; restore the checkpoint from a backup")
         _pause(event, f"renamed:{number}")
     for parent in {Path(entry["target"]).parent for entry in marker["files"]}:
-        fsync_dir(parent)
+        fsync_path(parent)
     if not any(record.get("rewrite") == marker["token"] for record in chain.records):
         fields = ("path", "role", "mode", "size", "sha256", "old_size", "old_sha256")
         chain.rewritten(event, [{k: entry.get(k) for k in fields} for entry in marker["files"]],
                         rewrite=marker["token"], **marker.get("facts", {}))
-        _fsync(chain.directory / DIGESTS)
+        fsync_path(chain.directory / DIGESTS)
     _pause(event, "recorded")
     _unmark(directory)
 
@@ -167,15 +167,9 @@ def _mark(directory: Path, marker: dict[str, Any]) -> None:
 
 def _unmark(directory: Path) -> None:
     (directory / MARKER).unlink(missing_ok=True)
-    fsync_dir(directory)
+    fsync_path(directory)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pause(event: str, point: str) -> None:
