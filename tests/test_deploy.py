@@ -270,7 +270,8 @@ def test_cron_script_logs_by_exit_code_and_passes_it_on(tmp_path: Path, code: in
 
 
 def test_cron_script_runs_a_contained_resumable_job(tmp_path: Path) -> None:
-    """docker run --rm, state volume, read-only key file and exports, 30 s stop, a real command."""
+    """docker run --rm, state volume, read-only key files and exports, 30 s stop, a real command
+    that applies the retention policy under a key mounted apart from the state."""
     _, args, _ = run_cron_script(tmp_path, 0)
     options = list(itertools.pairwise(args))
     assert args[:2] == ["run", "--rm"]
@@ -284,6 +285,12 @@ def test_cron_script_runs_a_contained_resumable_job(tmp_path: Path) -> None:
     command = args[image + 1:]
     assert command[:2] == ["run", "/exports/*.csv"], "the glob is for bulk-delete to expand"
     assert_real_options(command, [])
+    assert ("-e", "BULK_DELETE_PSEUDONYM_KEY_FILE=/run/secrets/pseudonym_key") in options
+    assert any(m.endswith(":/run/secrets/pseudonym_key:ro") for m in mounts)
+    assert not any(m.startswith("bulk-delete-data:/run/") for m in mounts)
+    policy = list(itertools.pairwise(command))
+    assert ("--pseudonymize-after", "30") in policy
+    assert ("--erase-after", "730") in policy
 
 
 def test_docker_guide_shows_the_script_command() -> None:
@@ -291,7 +298,9 @@ def test_docker_guide_shows_the_script_command() -> None:
     guide = (DEPLOY / "docker-run.md").read_text(encoding="utf-8")
     for needle in ("--stop-timeout 30", "-v bulk-delete-data:/data",
                    "-e JUNE_API_KEY_FILE=/run/secrets/june_api_key",
-                   ":/run/secrets/june_api_key:ro", ":/exports:ro", "run '/exports/*.csv'"):
+                   ":/run/secrets/june_api_key:ro", ":/exports:ro", "run '/exports/*.csv'",
+                   "-e BULK_DELETE_PSEUDONYM_KEY_FILE=/run/secrets/pseudonym_key",
+                   ":/run/secrets/pseudonym_key:ro", "--pseudonymize-after 30 --erase-after 730"):
         assert needle in guide, needle
         assert needle in (DEPLOY / "cron-docker.sh").read_text(encoding="utf-8"), needle
 
@@ -438,6 +447,10 @@ def test_manifest_container_runs_against_the_sandbox(name: str, tmp_path: Path) 
     key_file = Path(env["JUNE_API_KEY_FILE"])
     key_file.parent.mkdir(parents=True)
     key_file.write_text("sk_not_a_real_key\n", encoding="utf-8")
+    if "BULK_DELETE_PSEUDONYM_KEY_FILE" in env:
+        pseudonym_key = Path(env["BULK_DELETE_PSEUDONYM_KEY_FILE"])
+        pseudonym_key.parent.mkdir(parents=True)
+        pseudonym_key.write_bytes(os.urandom(32))
     Path(local("/exports")).mkdir()
     write_ids(Path(local("/exports/users.csv")), [f"u{n}" for n in range(8)])
     args = [local(arg) for arg in container(name)["args"]]
@@ -480,6 +493,26 @@ def test_failure_policy_retries_only_what_a_rerun_can_fix(name: str) -> None:
             final |= set(codes)
     assert final == {ExitCode.USAGE, ExitCode.AUTH, ExitCode.ATTENTION}
     assert "--pending-ok" in container(name)["args"]
+
+
+def test_cronjob_applies_the_retention_policy_with_a_key_outside_the_checkpoint() -> None:
+    """Every night: pseudonymize after 30 days, erase after the 24 months records are kept,
+    under a key from a read-only Secret mount (0400) that is not on the checkpoint's volume."""
+    env = env_values("cronjob.yaml")
+    pseudonymize, erase = (int(env[f"BULK_DELETE_{name}_AFTER"])
+                           for name in ("PSEUDONYMIZE", "ERASE"))
+    assert 0 <= pseudonymize < erase and erase >= 730
+    key_file = Path(env["BULK_DELETE_PSEUDONYM_KEY_FILE"])
+    assert not key_file.is_relative_to("/data")
+    mount, volume = mount_at("cronjob.yaml", str(key_file.parent))
+    assert mount["readOnly"] is True
+    assert volume["secret"]["defaultMode"] == 0o400
+    (item,) = volume["secret"]["items"]
+    assert item["path"] == key_file.name
+    (example,) = documents("pseudonym-key.example.yaml")
+    assert example["metadata"]["name"] == volume["secret"]["secretName"]
+    assert list(example["stringData"]) == [item["key"]]
+    assert all(value.startswith("REPLACE_ME") for value in example["stringData"].values())
 
 
 def test_no_key_values_anywhere_in_deploy() -> None:
