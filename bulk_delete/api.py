@@ -177,8 +177,7 @@ async def open_client(*, base_url: str, kind: Kind, key: Secret, auth_style: Aut
     """
     route = route_for(base_url, ca_bundle)
     get_logger().info("bulk_delete.network", **route.describe())
-    limit = SIZING.cap if concurrency == "auto" else concurrency
-    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300,
+    connector = aiohttp.TCPConnector(limit=SIZING.most(concurrency), ttl_dns_cache=300,
                                      ssl=True if ca_bundle is None else ssl_context(ca_bundle))
     proxy = route.proxy
     session = aiohttp.ClientSession(

@@ -116,7 +116,7 @@ class Listing:
         self._retrier = Retrier(pacer, max_attempts=max_attempts, events=self._events)
         self._kind = kind
         self._auth_style = auth_style
-        self._window = SIZING.cap if window == "auto" else window
+        self._window = SIZING.most(window)
 
     def __repr__(self) -> str:
         return f"Listing({self._client.listing_url!r}, window={self._window})"

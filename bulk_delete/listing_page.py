@@ -68,6 +68,13 @@ class Page:
     more: bool = False
     #: The page holds fewer records than the ``per_page`` it states.
     short: bool = False
+    #: Items on the page that are not records (no subject of this kind): they fill it too.
+    skipped: int = 0
+
+    @property
+    def size(self) -> int:
+        """How full the page is: its items, records or not."""
+        return len(self.records) + self.skipped
 
 
 class ListingShapeError(ValueError):
@@ -89,7 +96,7 @@ def parse_page(payload: Any, *, kind: Kind, number: int, link: str | None = None
     records = [r for r in (_record(item, kind) for item in items) if r is not None]
     paging = paging_of(payload, number=number, size=len(items), link=link)
     return Page(records, last=not items or paging.last, next=paging.next, pages=paging.pages,
-                more=paging.more, short=paging.short)
+                more=paging.more, short=paging.short, skipped=len(items) - len(records))
 
 
 def decode_page(body: bytes, what: str, *, kind: Kind, number: int,

@@ -122,7 +122,7 @@ class Pager:
         #: The request for the page to read next.
         self.ask = first(listing_url, state)
         self._previous: list[Record] | None = None
-        #: Most records on one page so far.
+        #: Most items on one page so far (Page.size).
         self._fullest = 0
         #: Whether a page read so far named its next page.
         self._named = False
@@ -138,9 +138,9 @@ class Pager:
         expected."""
         records = page.records
         if not records or records != self._previous:
-            self._previous, self._fullest = records, max(self._fullest, len(records))
+            self._previous, self._fullest = records, max(self._fullest, page.size)
             return False
-        if page.short or len(records) < self._fullest:
+        if page.short or page.size < self._fullest:
             return True
         raise Unproven("repeat", f"page {number} repeats page {number - 1} where more were "
                                  "expected (June ignores ?page= and names no next page), so "

@@ -82,8 +82,8 @@ class Submitter:
         #: Why the run stopped early, and the error or answer that made it stop.
         self.ending = Ending.DONE
         self.cause: BaseException | Answer | None = None
-        most = sizing.cap if concurrency == "auto" else concurrency
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=2 * most)
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(
+            maxsize=2 * sizing.most(concurrency))
         self._workers: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
         self._producer: asyncio.Task[None] | None = None

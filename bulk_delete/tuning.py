@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bulk_delete.types import Concurrency
+
 
 @dataclass(frozen=True, kw_only=True)
 class Tuning:
@@ -96,6 +98,11 @@ class Sizing:
     #: Workers grow at most by this factor a tick, and not after a tick in which the process
     #: used a CPU to saturation (holdback.SATURATED).
     growth: float = 1.5
+
+    def most(self, concurrency: Concurrency) -> int:
+        """The most requests in flight ``concurrency`` allows: the number, or under ``auto``
+        the cap."""
+        return self.cap if concurrency == "auto" else concurrency
 
 
 #: The sizing every job uses; tests and benchmarks may pass their own.

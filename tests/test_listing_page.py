@@ -319,6 +319,26 @@ def test_a_repeated_page_ends_the_read_proven_only_when_it_was_short(
     assert caught.value.cause == "repeat"
 
 
+def test_a_full_page_served_again_is_not_short_for_holding_other_kinds() -> None:
+    """A page as full as the fullest before it is not short because some of its items name no
+    subject of this kind (a listing that mixes users and groups): served again, it is a
+    repeat where more were expected, not the end."""
+    def user(subject: str) -> dict[str, Any]:
+        return {"id": f"r-{subject}", "user_id": subject, "state": "finished"}
+
+    group = {"id": "r-g", "group_id": "g1", "state": "finished"}
+    pages = [parse_page([user("a"), user("b"), user("c")], kind="user", number=1),
+             parse_page([user("d"), group, group], kind="user", number=2),
+             parse_page([user("d"), group, group], kind="user", number=3)]
+    pager = Pager(LISTING, None)
+    for number, page in enumerate(pages[:2], start=1):
+        assert not pager.repeats(page, number)
+        pager.advance(page, number)
+    with pytest.raises(Unproven, match="page 3 repeats page 2") as caught:
+        pager.repeats(pages[2], 3)
+    assert caught.value.cause == "repeat"
+
+
 def test_a_page_that_says_more_but_names_no_next_cannot_be_followed() -> None:
     """After pages reached by links, a page with has_more: true and no next stops the read
     unproven: it cannot be asked for, and it is not the end."""
