@@ -62,7 +62,9 @@ MEANING = {
     "server_state": "finished once ever seen finished; else what June's listing says now "
                     "(requested, started, or another state June names); missing when June "
                     "does not list it in a listing read to the end June signalled; "
-                    "unverified when a read stopped before that end (see unverified_reason)",
+                    "unverified when a read stopped before that end (see unverified_reason); "
+                    "empty for a row June never accepted (rejected, pending, invalid): the "
+                    "listing is not searched for it",
     "server_updated_at": "June's updated_at of the request, as last listed",
     "june_request_id": "June's own id of the deletion request",
     "started_seen_at": "when the request was first seen started: June's own time when it "
@@ -211,7 +213,9 @@ def _joined(rows: pl.DataFrame, listed: pl.DataFrame, seen: pl.DataFrame, *, kin
     state = (pl.when(pl.col("outcome") == INVALID).then(None)
              .when(pl.col("finished_at").is_not_null()).then(pl.lit("finished"))
              .when(unfound).then(pl.lit("missing" if unverified is None else UNVERIFIED))
-             .otherwise(pl.col("now_state").fill_null("missing")))
+             # A row June never accepted (rejected, pending) is not looked for in the listing:
+             # its state is what June happens to list, else unknown, never "missing".
+             .otherwise(pl.col("now_state")))
     return (
         rows.join(june, on="id", how="left", maintain_order="left")
         .join(known, on="id", how="left", maintain_order="left")

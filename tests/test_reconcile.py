@@ -45,7 +45,8 @@ def rows_for(records: pl.DataFrame, listed: dict[str, Record],
 
 
 def test_one_row_per_id_with_its_latest_outcome() -> None:
-    """An ID that failed in one run and was accepted in the next shows as accepted once."""
+    """An ID that failed in one run and was accepted in the next shows as accepted once; a
+    rejected ID is not looked for in June's listing, so its state is unknown, not missing."""
     records = journal(("a", "failed", "503", "6", OLD, "down"),
                       ("a", "accepted", "200", "1", RECENT, None),
                       ("b", "rejected", "422", "1", RECENT, "malformed"))
@@ -53,20 +54,21 @@ def test_one_row_per_id_with_its_latest_outcome() -> None:
     assert rows.columns == list(COLUMNS)
     assert rows.select("id", "outcome", "http_status", "error", "server_state").rows() == [
         ("a", "accepted", 200, None, "finished"),
-        ("b", "rejected", 422, "malformed", "missing"),
+        ("b", "rejected", 422, "malformed", None),
     ]
     assert rows["server_updated_at"][0] == "2026-06-10T11:30:00Z"
     assert set(rows["kind"]) == {"user"}
 
 
 def test_failed_and_unsent_ids_are_pending() -> None:
-    """IDs that gave up, or were read but never sent, are pending; invalid rows are reported."""
+    """IDs that gave up, or were read but never sent, are pending, with no state June's listing
+    was searched for; invalid rows are reported."""
     records = journal(("a", "failed", None, "6", RECENT, "timed out"))
     planned = plans(("a", "pending", ""), ("b", "pending", ""), ("", "invalid", "empty ID"))
     rows = rows_for(records, {}, planned)
     assert rows.select("id", "outcome", "error", "server_state").rows() == [
-        ("a", "pending", "timed out", "missing"),
-        ("b", "pending", "", "missing"),
+        ("a", "pending", "timed out", None),
+        ("b", "pending", "", None),
         ("", "invalid", "empty ID", None),
     ]
 
@@ -161,7 +163,7 @@ def test_a_read_stopped_short_makes_unfound_sent_ids_unverified() -> None:
     assert rows.select("id", "server_state", "unverified_reason").rows() == [
         ("a", "unverified", "listing page 2: repeat"),
         ("b", "unverified", "listing page 2: repeat"),
-        ("c", "started", None), ("d", "missing", None)]
+        ("c", "started", None), ("d", None, None)]
     summary = summarize(rows)
     assert summary["attention"]["unverified"] == 2
     assert summary["attention"]["missing"] == 0
