@@ -15,6 +15,9 @@ import polars as pl
 
 from bulk_delete.errors import CheckpointError
 
+#: What ends the name of a file :func:`write_private` has not finished (``.NAME.tmp``).
+TEMPORARY = ".tmp"
+
 
 def write_private(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary owner-only file, fsync, then rename into place.
@@ -22,7 +25,7 @@ def write_private(path: Path, write: Callable[[Path], object]) -> None:
     A failure (disk full, no permission) removes the temporary file, which may hold
     IDs, and becomes a CheckpointError naming the file.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}{TEMPORARY}")
     try:
         _make_private_dirs(path.parent)
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
@@ -38,6 +41,13 @@ def write_private(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CheckpointError(f"cannot write {path}: {reason}") from None
+
+
+def discard_temporaries(directory: Path) -> None:
+    """Remove every file under ``directory`` that a write cut short by a crash left; the
+    caller holds the directory's lock, so none is being written."""
+    for leftover in directory.rglob(f".*{TEMPORARY}"):
+        leftover.unlink(missing_ok=True)
 
 
 def _make_private_dirs(directory: Path) -> None:
