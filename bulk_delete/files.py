@@ -8,6 +8,7 @@ crash or a full disk leaves the old file or the new one, never half of one.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from bulk_delete.errors import CheckpointError
 
 #: What ends the name of a file :func:`write_private` has not finished (``.NAME.tmp``).
 TEMPORARY = ".tmp"
+#: A file of a numbered series: history, acknowledgements, erasures.
+_NUMBERED = re.compile(r"^[0-9]{6}\.parquet$")
 
 
 def write_private(path: Path, write: Callable[[Path], object]) -> None:
@@ -41,6 +44,19 @@ def write_private(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CheckpointError(f"cannot write {path}: {reason}") from None
+
+
+def numbered(folder: Path) -> list[Path]:
+    """The files of the numbered series in ``folder`` (``000001.parquet``, ...), oldest
+    first."""
+    return sorted(path for path in folder.glob("*.parquet") if _NUMBERED.match(path.name))
+
+
+def next_numbered(folder: Path) -> Path:
+    """The next file of the series in ``folder``; the caller holds the lock, so it is free."""
+    existing = numbered(folder)
+    number = int(existing[-1].stem) + 1 if existing else 1
+    return folder / f"{number:06d}.parquet"
 
 
 def discard_temporaries(directory: Path) -> None:
