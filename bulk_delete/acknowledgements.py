@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from bulk_delete.errors import UsageError
+from bulk_delete.files import next_numbered, numbered
 from bulk_delete.report_rows import ACKNOWLEDGEABLE, TIME_FORMAT, acknowledged, needs
 
 DIRECTORY = "acknowledged"
@@ -32,7 +33,6 @@ DIRECTORY = "acknowledged"
 ROLE = "acknowledgement"
 SCHEMA = {"id": pl.String, "category": pl.String, "by": pl.String, "at": pl.String,
           "reason": pl.String}
-_NAME = re.compile(r"^[0-9]{6}\.parquet$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 #: IDs named in an error before "and N more".
 SHOWN = 5
@@ -40,8 +40,7 @@ SHOWN = 5
 
 def files(directory: Path) -> list[Path]:
     """The acknowledgement files of a checkpoint directory, oldest first."""
-    found = (directory / DIRECTORY).glob("*.parquet")
-    return sorted(path for path in found if _NAME.match(path.name))
+    return numbered(directory / DIRECTORY)
 
 
 def scan(directory: Path) -> pl.LazyFrame:
@@ -92,9 +91,7 @@ def entries(picked: pl.DataFrame, *, by: str, reason: str, at: str) -> pl.DataFr
 
 
 def next_path(directory: Path) -> Path:
-    existing = files(directory)
-    number = int(existing[-1].stem) + 1 if existing else 1
-    return directory / DIRECTORY / f"{number:06d}.parquet"
+    return next_numbered(directory / DIRECTORY)
 
 
 def parse_before(text: str) -> datetime:

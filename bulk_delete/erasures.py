@@ -15,13 +15,13 @@ and when, and how many of the report's rows name a pseudonym instead of an ID.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from bulk_delete.files import next_numbered, numbered
 from bulk_delete.pseudonyms import is_pseudonym
 
 DIRECTORY = "erased"
@@ -29,13 +29,11 @@ DIRECTORY = "erased"
 ROLE = "erasure"
 SCHEMA = {"outcome": pl.String, "server_state": pl.String, "hours_to_finish": pl.Float64,
           "erased_at": pl.String}
-_NAME = re.compile(r"^[0-9]{6}\.parquet$")
 
 
 def files(directory: Path) -> list[Path]:
     """The erasure files of a checkpoint directory, oldest first."""
-    found = (directory / DIRECTORY).glob("*.parquet")
-    return sorted(path for path in found if _NAME.match(path.name))
+    return numbered(directory / DIRECTORY)
 
 
 def scan(directories: Sequence[Path], also: pl.DataFrame | None = None) -> pl.LazyFrame:
@@ -62,9 +60,7 @@ def with_erased(rows: pl.LazyFrame, directories: Sequence[Path],
 
 
 def next_path(directory: Path) -> Path:
-    existing = files(directory)
-    number = int(existing[-1].stem) + 1 if existing else 1
-    return directory / DIRECTORY / f"{number:06d}.parquet"
+    return next_numbered(directory / DIRECTORY)
 
 
 def retention(rows: pl.LazyFrame, directories: Sequence[Path],

@@ -26,14 +26,13 @@ means parsing every line.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from bulk_delete.files import write_private
+from bulk_delete.files import next_numbered, numbered, write_private
 
 DIRECTORY = "history"
 #: Rows per Parquet row group: the most a lookup of one ID decodes from one file.
@@ -48,15 +47,13 @@ SCHEMA: dict[str, pl.DataType] = {
 JUNE_FIELDS = ("state", "request_id", "created_at", "updated_at")
 #: What the listing gives, as history names it (``found_in`` may be null).
 OBSERVED = {"id": pl.String, **dict.fromkeys((*JUNE_FIELDS, "found_in"), pl.String)}
-_NAME = re.compile(r"^[0-9]{6}\.parquet$")
 #: ISO-8601 shapes June may use: Z with or without fractions, an offset, minutes only.
 _FORMATS = ("%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%MZ")
 
 
 def files(directory: Path) -> list[Path]:
     """The history files of a checkpoint directory, oldest first."""
-    found = (directory / DIRECTORY).glob("*.parquet")
-    return sorted(path for path in found if _NAME.match(path.name))
+    return numbered(directory / DIRECTORY)
 
 
 def scan(directory: Path) -> pl.LazyFrame:
@@ -123,9 +120,7 @@ def append(directory: Path, rows: pl.LazyFrame) -> Path | None:
     """
     if not rows.select(pl.len()).collect().item():
         return None
-    existing = files(directory)
-    number = int(existing[-1].stem) + 1 if existing else 1
-    path = directory / DIRECTORY / f"{number:06d}.parquet"
+    path = next_numbered(directory / DIRECTORY)
     write_private(path, writer(rows))
     return path
 

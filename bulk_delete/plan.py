@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from bulk_delete.journal import INVALID, PENDING
-from bulk_delete.pseudonyms import PATTERN, PREFIX, is_pseudonym
+from bulk_delete.pseudonyms import PREFIX, is_pseudonym
 
 #: The pseudonym of each ID of a series (pseudonyms.PseudonymKey.of, for the job's kind).
 Pseudonymize = Callable[[pl.Series], pl.Series]
@@ -76,7 +76,7 @@ class Plan:
         )
         blank = pl.col("raw").str.strip_chars().fill_null("") == ""
         why = (pl.when(blank).then(pl.lit("empty ID"))
-               .when(pl.col("raw").str.contains(PATTERN)).then(pl.lit("a pseudonym, not an ID"))
+               .when(is_pseudonym("raw")).then(pl.lit("a pseudonym, not an ID"))
                .otherwise(pl.lit("control character")))
         invalid = self.invalid_rows.select(
             id="raw",

@@ -12,6 +12,7 @@ as it is. The files that name IDs are the journal, each plan, each history file,
 acknowledgement file and every report the digest record names, in its format; the summary
 and page beside the latest report are summed up again (republish.py). The file and line an ID
 was read from stay; the ID does not, nor does it stay inside June's message or a reason.
+What a crash left in the checkpoint (a reconcile's workspace, a file half written) is removed.
 
 All of it is one rewrite (rewrite.py): a crash leaves the old files or the new ones, and a
 second retain with nothing newly due writes nothing. retain first checks the files against the
@@ -20,6 +21,7 @@ digest record: rewriting a file edited by hand would record the edit as retain's
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,9 +29,18 @@ from typing import Any
 
 import polars as pl
 
-from bulk_delete import acknowledgements, erasures, history, journal, republish, verification
+from bulk_delete import (
+    acknowledgements,
+    erasures,
+    evidence,
+    history,
+    journal,
+    republish,
+    verification,
+)
 from bulk_delete.checkpoint import PLANS, Checkpoint
 from bulk_delete.errors import CheckpointError, UsageError
+from bulk_delete.files import discard_temporaries
 from bulk_delete.journal import utc_now
 from bulk_delete.pseudonyms import PseudonymKey, check_fingerprint, is_pseudonym, scrub_column
 from bulk_delete.report_rows import latest_outcomes, report_rows
@@ -75,6 +86,7 @@ def apply(checkpoint: Checkpoint, policy: Policy, now: datetime) -> Retained:
     check_fingerprint(checkpoint.manifest.pseudonym_key, policy.key)
     checkpoint.seal()  # the journal as it stands, and any file a crash left unrecorded
     verification.refuse_edited(directory, "retain")
+    _discard_leftovers(directory)
     due = _due(checkpoint, policy, now)
     pseudonymized = due.filter(pl.col("new_id").is_not_null()).height
     if policy.key is not None and policy.pseudonymize_after is not None:
@@ -94,6 +106,13 @@ def apply(checkpoint: Checkpoint, policy: Policy, now: datetime) -> Retained:
     files = rewrite.commit(checkpoint.digests(), **facts)
     return Retained(pseudonymized, due.height - pseudonymized,
                     tuple(entry["path"] for entry in files), at, policy)
+
+
+def _discard_leftovers(directory: Path) -> None:
+    """What a crash left (a reconcile's workspace, a file half written) names IDs as they
+    were then, and no rewrite would see it: it goes, under the lock, before any is due."""
+    shutil.rmtree(directory / evidence.WORKSPACE, ignore_errors=True)
+    discard_temporaries(directory)
 
 
 def _due(checkpoint: Checkpoint, policy: Policy, now: datetime) -> pl.DataFrame:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import enum
+import gzip
 import json
 import re
 
@@ -66,7 +67,8 @@ def first_bytes(source: Source) -> tuple[bytes, bool, bool]:
     of it, and whether it was gzip."""
     with source.decompressed() as stream:
         head = stream.read(SNIFF_BYTES + 1)
-    return head[:SNIFF_BYTES], len(head) <= SNIFF_BYTES, source.gzipped()
+        gzipped = isinstance(stream, gzip.GzipFile)
+    return head[:SNIFF_BYTES], len(head) <= SNIFF_BYTES, gzipped
 
 
 def sniff(head: bytes, at_eof: bool, *, gzipped: bool, parquet_name: bool) -> Format:

@@ -60,10 +60,6 @@ class Source:
         with self.open() as stream:
             return stream.read()
 
-    def gzipped(self) -> bool:
-        with self.open() as stream:
-            return stream.read(2) == GZIP
-
     @contextlib.contextmanager
     def decompressed(self) -> Iterator[BinaryIO]:
         """The bytes from the start, decompressed when they are gzip."""

@@ -91,16 +91,19 @@ def verify(directory: Path, *, report: Path | None = None,
 def refuse_edited(directory: Path, command: str) -> None:
     """A CheckpointError when a file ``command`` would rewrite, or the record itself, fails
     verify: rewriting an edited file would record the edit as the command's own. Input
-    files are not the checkpoint's, and a file that is gone cannot be laundered."""
-    bad = [f for each in verify(directory) for f in each.findings
-           if f.failed and f.status != "missing" and f.role != "input"]
+    files are not the checkpoint's: they are not read (the command stays offline, and a
+    year of exports is not hashed or fetched again), and a file that is gone cannot be
+    laundered."""
+    bad = [f for f in _directory(directory, None, inputs=False).findings
+           if f.failed and f.status != "missing"]
     if bad:
         names = ", ".join(f"{f.path} ({f.status})" for f in bad[:5])
         raise CheckpointError(f"{command} rewrites only evidence that verifies, and {names} "
                               "does not match the digest record: run bulk-delete verify")
 
 
-def _directory(directory: Path, head: str | None, report: Path | None = None) -> Checked:
+def _directory(directory: Path, head: str | None, report: Path | None = None, *,
+               inputs: bool = True) -> Checked:
     links, last, torn = read_chain(directory / NAME)
     if not links and not (directory / NAME).exists():
         return Checked(directory, 0, None, (Finding(
@@ -121,7 +124,7 @@ def _directory(directory: Path, head: str | None, report: Path | None = None) ->
                                 f"a retain or acknowledge was cut short ({state}); the next "
                                 "command that opens this checkpoint finishes it (any file it "
                                 "replaced fails until then)"))
-    findings += _files(directory, records)
+    findings += _files(directory, records, inputs=inputs)
     if report is not None:
         findings.append(_report_copy(report, directory, records))
     return Checked(directory, len(links), last, tuple(findings))
@@ -149,10 +152,13 @@ def _rewrites(records: list[dict[str, Any]]) -> list[Finding]:
     return findings
 
 
-def _files(directory: Path, records: list[dict[str, Any]]) -> list[Finding]:
+def _files(directory: Path, records: list[dict[str, Any]], *,
+           inputs: bool) -> list[Finding]:
     by_path = file_records(records)
     findings = []
     for name, held in by_path.items():
+        if not inputs and held[-1].get("role") == "input":
+            continue
         path = directory / name  # an absolute name stays absolute
         found = (_prefix(path, name, held) if held[-1].get("mode") == "prefix" else
                  _whole(path, name, held[-1]))

@@ -5,6 +5,7 @@ fixtures (and imports what they build from here). Top to bottom:
 
 * the CLI as a process: :data:`KEY`, :func:`cli_env`, :func:`bulk_delete`, :func:`ids`,
   :func:`write_ids`, :func:`journal_of`, :func:`wait_until`;
+* one input file read in-process: :func:`read_input`, :func:`input_refused`;
 * June on a real socket: :class:`June` (the sandbox on a thread of its own), :data:`Serve`
   (the type of the ``serve`` fixture), :class:`ForwardProxy` (a proxy on loopback);
 * in-process, on virtual time: :class:`FakeTime` and its rule, :class:`Script`,
@@ -37,6 +38,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import polars as pl
+import pytest
 import trustme
 from aiohttp import web
 
@@ -45,7 +47,8 @@ from bulk_delete.answers import Answer
 from bulk_delete.checkpoint import Manifest, read_manifest
 from bulk_delete.config import Settings, resolve
 from bulk_delete.connection import Connection
-from bulk_delete.errors import ExitCode
+from bulk_delete.errors import ExitCode, InputError
+from bulk_delete.inputs import InputIds, read_ids
 from bulk_delete.journal import read
 from bulk_delete.pacing import Pacer
 from bulk_delete.present import View
@@ -92,6 +95,25 @@ def write_ids(path: Path, ids: list[str], column: str = "user_id") -> Path:
     """A one-column CSV of IDs, as an export would hold them."""
     path.write_text(column + "\n" + "".join(f"{i}\n" for i in ids), encoding="utf-8")
     return path
+
+
+def read_input(tmp_path: Path, content: bytes, name: str, **options: Any) -> InputIds:
+    """What read_ids makes of one file ``name`` under ``tmp_path`` holding ``content`` (the
+    kind is user unless ``options`` say otherwise)."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    options.setdefault("kind", "user")
+    return read_ids([path], **options)
+
+
+def input_refused(tmp_path: Path, content: bytes, name: str, **options: Any) -> str:
+    """The message of the InputError reading such a file raises: one line, starting with the
+    file's path."""
+    with pytest.raises(InputError) as caught:
+        read_input(tmp_path, content, name, **options)
+    message = str(caught.value)
+    assert message.startswith(str(tmp_path / name) + ": ") and "\n" not in message
+    return message
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:

@@ -28,9 +28,12 @@ import moto.settings
 import polars as pl
 import pytest
 
-from bulk_delete import buckets
-from bulk_delete.errors import InputError
+from bulk_delete import buckets, offline
+from bulk_delete.config import resolve
+from bulk_delete.errors import ExitCode, InputError
 from bulk_delete.inputs import read_ids
+from bulk_delete.present import View
+from bulk_delete.retain import Policy
 from bulk_delete.verification import verify
 from tests.fakes import KEY_ID, S3, SECRET, June, cli_env, journal_of
 
@@ -168,6 +171,27 @@ def test_the_daily_cron_adds_only_new_objects_ids(s3: S3, bucket: str, june: Jun
     assert sorted(journal_of(tmp_path)["id"]) == ["a", "b", "c", "d"]
     assert re.search(r"day1\.parquet\s+2\s+0\s+0\s+2\s+0", second.stdout), second.stdout
     assert re.search(r"day2\.parquet\s+3\s+0\s+1\s+0\s+2", second.stdout), second.stdout
+
+
+async def test_retain_and_acknowledge_read_no_object_again(
+        s3: S3, bucket: str, june: June, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """retain and acknowledge work offline on a job read from a bucket: they check the
+    checkpoint's own files, never fetch an input object again (a year of nightly exports)."""
+    url = s3.put(bucket, "exports/ids.csv", b"user_id\nu1\nu2\n")
+    done = run("run", url, "--api-url", june.url, env=user_env(tmp_path, s3))
+    assert done.returncode in (0, 3), done.stderr
+
+    def no_store(*_args: object) -> None:
+        raise AssertionError("the store was read")
+
+    monkeypatch.setattr(buckets, "objects", no_store)
+    monkeypatch.setattr(buckets, "read", no_store)
+    settings = resolve({"checkpoint_dir": tmp_path / "state"}, env={})
+    view = View("json", out=io.StringIO(), err=io.StringIO())
+    assert await offline.retain(settings, view, Policy(erase_after=0)) is ExitCode.OK
+    assert await offline.acknowledge(settings, view, ids=(), category="missing", before=None,
+                                     reason="nothing to do", by="dpo") is ExitCode.OK
 
 
 def _unreachable() -> str:

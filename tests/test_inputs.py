@@ -18,14 +18,12 @@ from hypothesis import strategies as st
 from bulk_delete.csv_files import DELIMITERS, sniff_delimiter
 from bulk_delete.errors import InputError
 from bulk_delete.inputs import read_ids
+from tests.fakes import input_refused, read_input
 
 
 def ids_in(tmp_path: Path, content: bytes, name: str = "ids.csv", **options: Any) -> list[Any]:
     """The ``id`` column read from one file holding ``content``."""
-    path = tmp_path / name
-    path.write_bytes(content)
-    options.setdefault("kind", "user")
-    return read_ids([path], **options).ids["id"].to_list()
+    return read_input(tmp_path, content, name, **options).ids["id"].to_list()
 
 
 def parquet_ids(tmp_path: Path, frame: pl.DataFrame, **options: Any) -> list[Any]:
@@ -36,11 +34,7 @@ def parquet_ids(tmp_path: Path, frame: pl.DataFrame, **options: Any) -> list[Any
 
 def read_error(tmp_path: Path, content: bytes, name: str = "ids.csv", **options: Any) -> str:
     """The message of the InputError that reading ``content`` raises."""
-    with pytest.raises(InputError) as caught:
-        ids_in(tmp_path, content, name, **options)
-    message = str(caught.value)
-    assert name in message and "\n" not in message
-    return message
+    return input_refused(tmp_path, content, name, **options)
 
 
 CSV_CASES = [

@@ -9,26 +9,19 @@ from typing import Any
 
 import pytest
 
-from bulk_delete.errors import InputError
 from bulk_delete.inputs import read_ids
+from tests.fakes import input_refused, read_input
 
 
 def read(tmp_path: Path, content: bytes, name: str = "ids.jsonl",
          **options: Any) -> list[tuple[str | None, int]]:
     """(id, line) of every row read from one file holding ``content``."""
-    path = tmp_path / name
-    path.write_bytes(content)
-    options.setdefault("kind", "user")
-    return read_ids([path], **options).ids.select("id", "line").rows()
+    return read_input(tmp_path, content, name, **options).ids.select("id", "line").rows()
 
 
 def refused(tmp_path: Path, content: bytes, name: str = "ids.jsonl", **options: Any) -> str:
     """The one-line message of the InputError reading ``content`` raises; it names the file."""
-    with pytest.raises(InputError) as caught:
-        read(tmp_path, content, name, **options)
-    message = str(caught.value)
-    assert message.startswith(str(tmp_path / name) + ": ") and "\n" not in message
-    return message
+    return input_refused(tmp_path, content, name, **options)
 
 
 def lines(*records: object) -> bytes:

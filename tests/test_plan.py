@@ -186,3 +186,21 @@ def test_totals_and_report_rows(tmp_path: Path) -> None:
         (None, "invalid", f"empty ID at {name}:3", name, 3),
         ("y\x01", "invalid", f"control character at {name}:4", name, 4),
     ]
+
+
+def test_a_pseudonym_in_an_input_is_invalid_never_sent(tmp_path: Path) -> None:
+    """A JSON Lines export that holds values shaped like bulk-delete's pseudonyms (a report
+    fed back as input) counts them invalid, with the reason and the line; a value that only
+    starts like one is an ID."""
+    pseudonym = "pseudonym:" + "0f" * 32
+    path = tmp_path / "ids.jsonl"
+    path.write_text(f'{{"user_id": "{pseudonym}"}}\n{{"user_id": " {pseudonym} "}}\n'
+                    f'{{"user_id": "pseudonym:not-hex"}}\n{{"user_id": "u1"}}\n')
+    read = read_ids([path], kind="user")
+    the_plan = make_plan(read.ids, read.files, pl.Series("id", [], dtype=pl.String))
+    assert the_plan.to_send.to_list() == ["pseudonym:not-hex", "u1"]
+    assert counts(the_plan.total) == (4, 2, 0, 0, 2)
+    invalid = the_plan.for_report().filter(pl.col("outcome") == "invalid")
+    assert invalid.select("id", "error").rows() == [
+        (pseudonym, f"a pseudonym, not an ID at {path}:1"),
+        (pseudonym, f"a pseudonym, not an ID at {path}:2")]

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import polars as pl
 import pytest
 
-from bulk_delete import job, offline, stories
+from bulk_delete import evidence, job, offline, stories
 from bulk_delete.answers import Answer
 from bulk_delete.digests import NAME, read_chain, sha256
 from bulk_delete.errors import ExitCode, UsageError
@@ -113,6 +113,22 @@ async def test_every_file_that_names_a_finished_id_names_its_pseudonym(tmp_path:
     plan = pl.read_parquet(next((state / "plans").glob("*.parquet")))
     assert plan.filter(pl.col("id") == pseudonym)["line"].to_list() == [4]  # the line stays
     assert read_manifest_key(state) == KEY.fingerprint
+
+
+
+async def test_what_a_crash_left_names_no_finished_id_after_retain(tmp_path: Path) -> None:
+    """A reconcile killed mid-way leaves its workspace (the journal copied, June's records),
+    a write cut short its temporary file: retain leaves neither naming a finished ID."""
+    run = await finished_job(tmp_path)
+    state = tmp_path / "state"
+    evidence.Workspace(state, [state])  # never closed: as a kill -9 leaves it
+    (state / "history" / ".000002.parquet.tmp").write_bytes(
+        (state / "history" / "000001.parquet").read_bytes())
+    assert ".reconcile-work/journal-0.parquet" in naming(state, DONE[0])
+    assert await retain(run, pseudonymize_after=0, key=KEY) is ExitCode.OK
+    for subject in DONE:
+        assert naming(state, subject) == []
+    assert status(state) == 0
 
 
 def read_manifest_key(state: Path) -> str | None:

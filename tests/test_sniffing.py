@@ -17,24 +17,16 @@ from typing import Any
 import polars as pl
 import pytest
 
-from bulk_delete.errors import InputError
-from bulk_delete.inputs import read_ids
 from bulk_delete.sniffing import Format, sniff
+from tests.fakes import input_refused, read_input
 
 
 def ids_in(tmp_path: Path, content: bytes, name: str = "ids.csv", **options: Any) -> list[Any]:
-    path = tmp_path / name
-    path.write_bytes(content)
-    options.setdefault("kind", "user")
-    return read_ids([path], **options).ids["id"].to_list()
+    return read_input(tmp_path, content, name, **options).ids["id"].to_list()
 
 
 def refused(tmp_path: Path, content: bytes, name: str = "ids.csv", **options: Any) -> str:
-    with pytest.raises(InputError) as caught:
-        ids_in(tmp_path, content, name, **options)
-    message = str(caught.value)
-    assert message.startswith(str(tmp_path / name) + ": ") and "\n" not in message
-    return message
+    return input_refused(tmp_path, content, name, **options)
 
 
 def zipped(*entries: tuple[str, str]) -> bytes:
