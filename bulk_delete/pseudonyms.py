@@ -94,9 +94,10 @@ def require(held: str | None, key: PseudonymKey | None, command: str) -> None:
     """Refuse to plan against a checkpoint that holds pseudonyms without their key: every
     pseudonymized ID would look new and be sent again."""
     if held is not None and key is None:
-        raise UsageError(f"this checkpoint holds pseudonymized IDs (key fingerprint {held}): "
-                         f"{command} needs their key to recognise them, or it would send them "
-                         f"all again; set --pseudonym-key-file or {KEY_VARIABLE}")
+        raise UsageError(f"this checkpoint pseudonymizes its IDs under a key (fingerprint "
+                         f"{held}): {command} needs their key to recognise those already "
+                         f"pseudonymized, or it would send them all again; set "
+                         f"--pseudonym-key-file or {KEY_VARIABLE}")
     check_fingerprint(held, key)
 
 

@@ -170,8 +170,6 @@ def _unmark(directory: Path) -> None:
     fsync_path(directory)
 
 
-
-
 def _pause(event: str, point: str) -> None:
     """The test hook (PAUSE): say where, on stderr, then wait for the kill."""
     if os.environ.get(PAUSE) == f"{event}:{point}":
