@@ -73,7 +73,8 @@ class Answer:
     #: The rate limit the answer's headers state, if any.
     quota: Quota | None = None
     #: Where the HTTP Link header says the next page is (``rel="next"``, RFC 8288), resolved
-    #: against the request's URL; the header as sent when its URL cannot be read.
+    #: against the request's URL; the header as sent when its URL cannot be read; ``""``
+    #: when it names other pages of the listing (first, last, prev) and no next: the last.
     next_link: str | None = None
 
     @property

@@ -142,22 +142,29 @@ class JuneClient:
                       parse_retry_after(received.get("Retry-After")), quota=quota)
 
 
+#: Link relations that name another page of the same listing (RFC 8288, RFC 5005).
+PAGE_RELATIONS = frozenset({"first", "last", "prev", "previous"})
+
+
 def _next_link(response: aiohttp.ClientResponse) -> str | None:
     """The URL of the Link header's ``rel="next"``, resolved against the response's URL.
 
     aiohttp parses the header (several links, quoted parameters); a ``rel`` may name several
     relation types at once (``rel="next last"``), compared without case as RFC 8288 says.
     When aiohttp cannot read a URL in it (a port out of range), the header comes back as
-    June sent it: no absolute URL, so the listing says it cannot follow it.
+    June sent it: no absolute URL, so the listing says it cannot follow it. A header that
+    names other pages of the listing (``first``, ``last``, ``prev``) and no next gives
+    ``""``: the last page of a listing paged by the header. Other relations say nothing.
     """
     try:
         links = response.links
     except ValueError:
         return response.headers.get("Link")
+    relations = {rel for key in links for rel in str(key).lower().split()}
     for rel, link in links.items():
-        if "next" in rel.lower().split():
+        if "next" in str(rel).lower().split():
             return str(link["url"])
-    return None
+    return "" if relations & PAGE_RELATIONS else None
 
 
 @asynccontextmanager

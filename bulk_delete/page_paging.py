@@ -12,9 +12,10 @@ June publishes no paging convention, so a page's paging is read by these rules
   string is an opaque cursor; a link object without an ``href`` cannot be followed;
 * a page is the last when it says so: ``has_more: false``, a next key present with
   ``null`` or ``""`` (a null ``cursor`` alone says nothing: it may be where the page
-  began), ``page >= total_pages``. It says more follow with ``has_more: true`` or
-  ``page < total_pages``; it is short when it holds fewer records than the ``per_page``
-  it states.
+  began), ``page >= total_pages``, or a Link header that names other pages of the listing
+  (``first``, ``last``, ``prev``) and no next, when the body names no next either. It
+  says more follow with ``has_more: true`` or ``page < total_pages``; it is short when it
+  holds fewer records than the ``per_page`` it states.
 
 Whether a page that names nothing ends the listing depends on the pages before it:
 next_page.py decides.
@@ -73,8 +74,10 @@ def paging_of(payload: Any, *, number: int, size: int, link: str | None = None) 
     """The paging of page ``number``, decoded from JSON, holding ``size`` records; ``link``
     is its Link header's next URL (Answer.next_link), if it named one."""
     holders = paging_holders(payload)
-    named, following = (True, _header_next(link)) if link is not None else _next(holders)
+    named, following = (True, _header_next(link)) if link else _next(holders)
     more = _more(holders, number)
+    if link == "" and not named and more is not True:
+        named = True  # the Link header pages this listing and names no next: the last page
     per_page = _count_in(holders, PER_PAGE_KEYS)
     return Paging(following, last=(named and following is None) or more is False,
                   more=more is True, pages=_pages(holders, size),

@@ -157,6 +157,26 @@ async def test_rate_limit_headers_reach_the_answer(serve: Serve) -> None:
     assert (throttled.verdict, throttled.quota, throttled.wait) == (Verdict.THROTTLED, quota, 2.0)
 
 
+@pytest.mark.parametrize(("header", "expected"), [
+    ('</l?cursor=2>; rel="next", </l>; rel="first"', "/l?cursor=2"),
+    ('</l?cursor=9>; rel="prev", </l>; rel="first"', ""),  # the last page of a Link listing
+    ('</schema>; rel="describedby"', None),  # not about paging: says nothing of the end
+    (None, None),
+])
+async def test_the_link_header_tells_the_next_page_or_the_last(
+        serve: Serve, header: str | None, expected: str | None) -> None:
+    """A listing answer's next_link: the next URL resolved against the page's, "" when the
+    header names other pages of the listing and no next, None when it says nothing of paging."""
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"data": []}, headers={"Link": header} if header else None)
+
+    base = await serve(handler)
+    async with open_client(base_url=base, kind="user", key=Secret("sk_1"),
+                           auth_style="raw", request_timeout=5, concurrency=1) as client:
+        answer = await client.fetch(client.listing_url)
+    assert answer.next_link == (f"{base}{expected}" if expected else expected)
+
+
 async def test_any_2xx_body_is_accepted(serve: Serve) -> None:
     """A 2xx with a non-JSON body is still accepted: the body is not June's contract."""
     async def handler(_request: web.Request) -> web.Response:

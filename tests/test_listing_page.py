@@ -231,6 +231,18 @@ def test_the_link_header_names_the_next_page(payload: Any, link: str, last: bool
     assert page.last is last
 
 
+@pytest.mark.parametrize(("payload", "last"), [
+    ({"data": RECORDS}, True),
+    ({"data": RECORDS, "has_more": True}, False),  # the body says more: no end
+    ({"data": RECORDS, "next": "https://api.june.so/other"}, False),  # the body names one
+])
+def test_a_link_header_naming_no_next_is_the_last_page(payload: Any, last: bool) -> None:
+    """A Link header that names other pages (first, last, prev) and no next ("" from the
+    client) ends a listing whose body names no next and does not say more follow."""
+    page = parse_page(payload, kind="user", number=1, link="")
+    assert page.last is last
+
+
 @pytest.mark.parametrize("link", ['<https://api.june.so:99999/x>; rel="next"', "/relative"])
 def test_a_link_header_that_cannot_be_read_cannot_be_followed(link: str) -> None:
     """What is not an absolute URL came from a Link header the client could not read: the

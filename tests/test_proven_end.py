@@ -42,16 +42,18 @@ class Finished:
     (``?page=N`` with ``total_pages``) or ``none`` (a bare page: read until one is empty).
     Cursor and link paging ignore ``?page=``, and ``ignores_page`` makes the others serve
     page 1 whatever ``?page=`` asks too; ``per_page`` states the page
-    size. ``?state=finished`` lists them too, the other states nothing, and with
+    size; ``first`` adds the first page to every Link header (``rel="first"``).
+    ``?state=finished`` lists them too, the other states nothing, and with
     ``hidden`` the unfiltered listing nothing (a June that lists only open requests).
     ``answer`` answers a page number its own way; ``asked`` holds (state, page) asked.
     """
 
     def __init__(self, subjects: list[str], *, size: int = 5, paging: str = "cursor",
                  ignores_page: bool = False, per_page: bool = False,
-                 hidden: bool = False) -> None:
+                 hidden: bool = False, first: bool = False) -> None:
         self.subjects, self.size, self.paging = subjects, size, paging
         self.ignores_page, self.per_page, self.hidden = ignores_page, per_page, hidden
+        self.first = first
         self.answer: dict[int, Answer] = {}
         self.elsewhere: str | None = None
         self.asked: list[tuple[str | None, int]] = []
@@ -78,12 +80,16 @@ class Finished:
         headers = {}
         if self.paging == "cursor":
             body["next_cursor"] = str(number + 1) if more else None
-        elif self.paging == "link" and more:
+        elif self.paging == "link":
             kept = {} if state is None else {"state": state}
-            target = f"?{urlencode({**kept, 'cursor': number + 1})}"
-            if self.elsewhere is not None:
-                target = f"{self.elsewhere}{request.path}{target}"
-            headers["Link"] = f'<{target}>; rel="next"'
+            links = [f'<?{urlencode(kept)}>; rel="first"'] if self.first else []
+            if more:
+                target = f"?{urlencode({**kept, 'cursor': number + 1})}"
+                if self.elsewhere is not None:
+                    target = f"{self.elsewhere}{request.path}{target}"
+                links.append(f'<{target}>; rel="next"')
+            if links:
+                headers["Link"] = ", ".join(links)
         elif self.paging == "page":
             body["has_more"] = more
         elif self.paging == "total":
@@ -320,3 +326,17 @@ def test_link_header_paging_is_read_to_its_end_with_the_defaults(tmp_path: Path)
         assert states == {**dict.fromkeys(sent, "finished"), "ghost": "missing"}
     finally:
         june.close()
+
+
+@pytest.mark.parametrize(("first", "state"), [(True, "missing"), (False, "unverified")])
+async def test_a_one_page_link_listing_ends_where_its_header_says(
+        serve: Serve, tmp_path: Path, first: bool, state: str) -> None:
+    """A listing paged by the Link header that fits one page, states no page size and serves
+    page 1 for ?page=2: a header naming its first page and no next is its end (an ID it does
+    not list is missing); with no Link header at all, the repeat proves nothing (unverified)."""
+    june = Finished(subjects(3), paging="link", first=first)
+    url = await serve(june.handle)
+    send(tmp_path, url, [*june.subjects, "ghost"])
+    done = await reconcile(tmp_path, url)
+    assert done.code == 4
+    assert done.states() == {**dict.fromkeys(june.subjects, "finished"), "ghost": state}
