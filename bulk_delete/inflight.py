@@ -18,7 +18,8 @@ one as they finish an ID.
 It grows by ``growth`` at most a tick, and not at all after a tick in which the process used
 a CPU to saturation (holdback.SATURATED): the client is then what cannot keep up, answers
 wait to be read and look slow, and more workers would only add work. Unthrottled on a busy
-machine, a pool left to grow on such answers went to the cap and sent half what 16 did. An
+machine, a pool left to grow on such answers went to the cap in some runs and sent
+0.73-0.90 of what 16 did (bench/README.md, "Latency"). An
 event loop late only because the machine is busy with other work does not stop it: workers
 waiting for the pacer cost next to nothing, and without them a slow June would not get its
 rate.
