@@ -1,4 +1,4 @@
-"""What held a rate down: judged from what the job's requests measured, never guessed.
+"""What held a rate down: judged from what the job's requests measured, never guessed, and said.
 
 A window of sending (the whole of it for the summary, the last few seconds for the progress
 line) reached its rate when requests started at least REACHED times ``--rate`` a second.
@@ -17,6 +17,7 @@ When it did not, every cause the window holds evidence of is named, in this orde
 
 When none of them shows, the window says that nothing it measured explains the shortfall.
 A window shorter than JUDGED seconds is not judged: too few requests to tell.
+:func:`describe_pace` says it for the summary, :func:`pace_brief` for the progress line.
 """
 
 from __future__ import annotations
@@ -138,3 +139,68 @@ def pace(first: Seen, last: Seen, *, asked: float, stated: Limit | None, limit: 
                 lag=(last.lag - first.lag) / ticks if ticks else 0.0,
                 cpu=(last.cpu - first.cpu) / seconds if seconds > 0 else 0.0,
                 limit=limit, in_flight=in_flight, peak=peak, fixed=fixed, cap=cap)
+
+
+def pace_brief(pace: Pace) -> str:
+    """The progress line's words on a pace: requests in flight, and what holds the rate down."""
+    text = f"in flight {pace.in_flight} of {pace.limit}"
+    causes = pace.held_down_by()
+    if causes:
+        text += " · held down by " + ", ".join(_cause_name(c, pace) for c in causes)
+    return text
+
+
+def describe_pace(pace: Pace) -> str:
+    """The summary's words on the pace of the whole sending: the rate, and when it fell short
+    of ``--rate``, every cause the run measured, with its evidence."""
+    text = f"{pace.rate:,.1f}/s of --rate {pace.asked:g} over {pace.seconds:,.1f} s of sending"
+    concurrency = "auto" if pace.fixed is None else f"--concurrency {pace.fixed}"
+    latency = "" if pace.latency is None else f", June answered in {_took(pace.latency)} on average"
+    if not pace.judged:
+        return f"too short to judge against --rate {pace.asked:g} (under {JUDGED:g} s of sending)"
+    if pace.reached:
+        return f"{text}; {concurrency}, at most {pace.peak:,} in flight{latency}"
+    causes = pace.held_down_by()
+    if not causes:
+        return (f"{text}, held down by nothing this run measured (no 429s, a worker free "
+                f"when the pacer allowed a start, the event loop on time){latency}")
+    return f"{text}, held down by " + "; ".join(_cause_evidence(c, pace) for c in causes)
+
+
+def _took(seconds: float) -> str:
+    """An answer time as people read it: milliseconds under a tenth of a second."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s"
+
+
+def _cause_name(cause: Holdback, pace: Pace) -> str:
+    if cause is Holdback.IN_FLIGHT:
+        if pace.fixed is not None:
+            return f"--concurrency {pace.fixed}"
+        return "latency at the cap" if pace.limit >= pace.cap else "requests in flight"
+    return {Holdback.LIMIT: "June's limit (429s)", Holdback.STATED: "June's stated limit",
+            Holdback.CLIENT: "this client (CPU)"}[cause]
+
+
+def _cause_evidence(cause: Holdback, pace: Pace) -> str:
+    """A cause's name and what the run measured of it."""
+    name = _cause_name(cause, pace)
+    if cause is Holdback.LIMIT:
+        return f"{name}: {pace.throttled:,} answers were 429 Too Many Requests"
+    if cause is Holdback.STATED:
+        return f"{name} of {pace.stated}"
+    if cause is Holdback.CLIENT:
+        return (f"{name}: its event loop ran {pace.lag * 1000:.0f} ms late on average, "
+                f"using {pace.cpu:.0%} of a CPU")
+    return f"{name}: {_in_flight_evidence(pace)}"
+
+
+def _in_flight_evidence(pace: Pace) -> str:
+    """Why the requests in flight allowed could not carry the rate: Little's law, measured."""
+    busy = f"every worker was busy {pace.full:.0%} of the time"
+    if pace.latency is None or pace.carried is None:
+        return f"{busy}, with no answer to time"
+    carried = (f"June answered in {_took(pace.latency)} on average, so {pace.limit:,} in flight "
+               f"carry {pace.carried:,.0f}/s")
+    if pace.fixed is not None:
+        return f"{carried} (--concurrency auto sizes it from latency)"
+    return f"{carried} (the cap)" if pace.limit >= pace.cap else f"{busy}; {carried}"

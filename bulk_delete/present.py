@@ -24,13 +24,13 @@ import polars as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bulk_delete.holdback import JUDGED, Holdback, Pace
+from bulk_delete.holdback import describe_pace, pace_brief
 from bulk_delete.logs import get_logger
 from bulk_delete.plan import Plan
 from bulk_delete.progress import ListingTally, Tally
 from bulk_delete.ratelimit import Limit
 from bulk_delete.retain import Retained
-from bulk_delete.stories import Story
+from bulk_delete.stories import Story, story_text
 from bulk_delete.tasks import alongside
 from bulk_delete.verification import Checked, failures
 
@@ -39,8 +39,6 @@ LOG_EVERY = 5.0
 #: Invalid rows located in the plan text; the report lists them all.
 SHOWN_INVALID = 5
 HEADINGS = ("rows", "invalid", "duplicate", "already done", "to send")
-#: What an input's ``line`` counts, by its format (CSV and JSON Lines: lines).
-PLACES = {"json": "element", "parquet": "row"}
 
 
 @dataclass(frozen=True)
@@ -271,71 +269,6 @@ class View:
                 await asyncio.sleep(0.2)
 
 
-def pace_brief(pace: Pace) -> str:
-    """The progress line's words on a pace: requests in flight, and what holds the rate down."""
-    text = f"in flight {pace.in_flight} of {pace.limit}"
-    causes = pace.held_down_by()
-    if causes:
-        text += " · held down by " + ", ".join(_cause_name(c, pace) for c in causes)
-    return text
-
-
-def describe_pace(pace: Pace) -> str:
-    """The summary's words on the pace of the whole sending: the rate, and when it fell short
-    of ``--rate``, every cause the run measured, with its evidence."""
-    text = f"{pace.rate:,.1f}/s of --rate {pace.asked:g} over {pace.seconds:,.1f} s of sending"
-    concurrency = "auto" if pace.fixed is None else f"--concurrency {pace.fixed}"
-    latency = "" if pace.latency is None else f", June answered in {_took(pace.latency)} on average"
-    if not pace.judged:
-        return f"too short to judge against --rate {pace.asked:g} (under {JUDGED:g} s of sending)"
-    if pace.reached:
-        return f"{text}; {concurrency}, at most {pace.peak:,} in flight{latency}"
-    causes = pace.held_down_by()
-    if not causes:
-        return (f"{text}, held down by nothing this run measured (no 429s, a worker free "
-                f"when the pacer allowed a start, the event loop on time){latency}")
-    return f"{text}, held down by " + "; ".join(_cause_evidence(c, pace) for c in causes)
-
-
-def _took(seconds: float) -> str:
-    """An answer time as people read it: milliseconds under a tenth of a second."""
-    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s"
-
-
-def _cause_name(cause: Holdback, pace: Pace) -> str:
-    if cause is Holdback.IN_FLIGHT:
-        if pace.fixed is not None:
-            return f"--concurrency {pace.fixed}"
-        return "latency at the cap" if pace.limit >= pace.cap else "requests in flight"
-    return {Holdback.LIMIT: "June's limit (429s)", Holdback.STATED: "June's stated limit",
-            Holdback.CLIENT: "this client (CPU)"}[cause]
-
-
-def _cause_evidence(cause: Holdback, pace: Pace) -> str:
-    """A cause's name and what the run measured of it."""
-    name = _cause_name(cause, pace)
-    if cause is Holdback.LIMIT:
-        return f"{name}: {pace.throttled:,} answers were 429 Too Many Requests"
-    if cause is Holdback.STATED:
-        return f"{name} of {pace.stated}"
-    if cause is Holdback.CLIENT:
-        return (f"{name}: its event loop ran {pace.lag * 1000:.0f} ms late on average, "
-                f"using {pace.cpu:.0%} of a CPU")
-    return f"{name}: {_in_flight_evidence(pace)}"
-
-
-def _in_flight_evidence(pace: Pace) -> str:
-    """Why the requests in flight allowed could not carry the rate: Little's law, measured."""
-    busy = f"every worker was busy {pace.full:.0%} of the time"
-    if pace.latency is None or pace.carried is None:
-        return f"{busy}, with no answer to time"
-    carried = (f"June answered in {_took(pace.latency)} on average, so {pace.limit:,} in flight "
-               f"carry {pace.carried:,.0f}/s")
-    if pace.fixed is not None:
-        return f"{carried} (--concurrency auto sizes it from latency)"
-    return f"{carried} (the cap)" if pace.limit >= pace.cap else f"{busy}; {carried}"
-
-
 def format_plan(plan: Plan) -> str:
     """The plan as a plain-text table (each file, then the total), then where invalid rows are."""
     lines = [*plan.files, plan.total]
@@ -393,54 +326,3 @@ def describe(summary: dict[str, Any], report: Path) -> str:
 
 def _hours(value: float | None) -> str:
     return "none yet" if value is None else f"{value:,.1f} h"
-
-
-def story_text(story: Story) -> str:
-    """One ID's story as lines a person reads."""
-    if not story.known:
-        return "\n".join([f"{story.id!r}: not in this checkpoint (never read from an input "
-                          "file, never sent)", *_unknown_because(story)])
-    about = story.summary()
-    lines = [f"{story.id!r}"]
-    if story.pseudonym:
-        lines.append(f"  {'held as:':<12}{story.pseudonym} (retain pseudonymized it: the "
-                     "evidence no longer names it)")
-    for s in story.sources:
-        digest = f" (SHA-256 {s['sha256']}, read {s['read_at']})" if s["sha256"] else ""
-        what = f"; {s['error']}" if s["outcome"] == "invalid" else ""
-        place = PLACES.get(s.get("format") or "", "line")
-        lines.append(f"  {'read from:':<12}{s['file']}, {place} {s['line']}{digest}{what}")
-    lines.append(f"  {'outcome:':<12}{about['outcome']}")
-    for j in story.journal:
-        status = f"HTTP {j['http_status']}" if j["http_status"] is not None else "no answer"
-        error = f"  {j['error']}" if j["error"] else ""
-        lines.append(f"  {'journal:':<12}{j['at']}  {j['outcome']}  {status}  "
-                     f"{j['attempts']} attempt(s){error}")
-    if about["submitted_at"]:
-        lines.append(f"  {'submitted:':<12}{about['submitted_at']}")
-    if about["june_request_id"]:
-        lines.append(f"  {'June:':<12}request {about['june_request_id']}")
-    for h in story.states:
-        june = f", June's time {h['updated_at']}" if h["updated_at"] else ""
-        found = f", found in {h['found_in']}" if h["found_in"] else ""
-        lines.append(f"  {'seen:':<12}{h['seen_at']}  {h['state']}{june}{found}")
-    if story.states:
-        lines.append(f"  {'last seen:':<12}{about['last_seen_state']} (started "
-                     f"{about['started_seen_at'] or 'not seen'}, finished "
-                     f"{about['finished_seen_at'] or 'not seen'})")
-    for a in story.acknowledgements:
-        lines.append(f"  {'decision:':<12}{a['category']} acknowledged by {a['by']} at "
-                     f"{a['at']}: {a['reason']}")
-    return "\n".join(lines)
-
-
-def _unknown_because(story: Story) -> list[str]:
-    """Why an ID may be unknown: held as a pseudonym nobody gave the key for, or erased."""
-    lines = []
-    if story.needs_key:
-        lines.append("  this checkpoint holds pseudonymized IDs: give their key "
-                     "(--pseudonym-key-file) to look for it among them")
-    if story.erased_rows:
-        lines.append(f"  retain erased {story.erased_rows:,} rows of finished requests; if it "
-                     "was one of them, nothing of it is left here")
-    return lines

@@ -12,6 +12,7 @@ parsed once, in a stream, keeping only the IDs' lines.
 Once ``retain`` has pseudonymized an ID, the checkpoint holds only its pseudonym: with the key,
 each ID asked is looked for under its pseudonym too, and the story says which it was found
 under; without it, an unknown ID's story says the key is needed, or that rows were erased.
+:func:`story_text` tells a story as lines a person reads.
 """
 
 from __future__ import annotations
@@ -153,3 +154,58 @@ def _states(directory: Path, where: pl.Expr) -> pl.DataFrame:
 
 def _rows(frame: pl.DataFrame, subject: str) -> list[dict[str, Any]]:
     return frame.filter(pl.col("id") == subject).drop("id").to_dicts()
+
+
+#: What an input's ``line`` counts, by its format (CSV and JSON Lines: lines).
+PLACES = {"json": "element", "parquet": "row"}
+
+
+def story_text(story: Story) -> str:
+    """One ID's story as lines a person reads."""
+    if not story.known:
+        return "\n".join([f"{story.id!r}: not in this checkpoint (never read from an input "
+                          "file, never sent)", *_unknown_because(story)])
+    about = story.summary()
+    lines = [f"{story.id!r}"]
+    if story.pseudonym:
+        lines.append(f"  {'held as:':<12}{story.pseudonym} (retain pseudonymized it: the "
+                     "evidence no longer names it)")
+    for s in story.sources:
+        digest = f" (SHA-256 {s['sha256']}, read {s['read_at']})" if s["sha256"] else ""
+        what = f"; {s['error']}" if s["outcome"] == "invalid" else ""
+        place = PLACES.get(s.get("format") or "", "line")
+        lines.append(f"  {'read from:':<12}{s['file']}, {place} {s['line']}{digest}{what}")
+    lines.append(f"  {'outcome:':<12}{about['outcome']}")
+    for j in story.journal:
+        status = f"HTTP {j['http_status']}" if j["http_status"] is not None else "no answer"
+        error = f"  {j['error']}" if j["error"] else ""
+        lines.append(f"  {'journal:':<12}{j['at']}  {j['outcome']}  {status}  "
+                     f"{j['attempts']} attempt(s){error}")
+    if about["submitted_at"]:
+        lines.append(f"  {'submitted:':<12}{about['submitted_at']}")
+    if about["june_request_id"]:
+        lines.append(f"  {'June:':<12}request {about['june_request_id']}")
+    for h in story.states:
+        june = f", June's time {h['updated_at']}" if h["updated_at"] else ""
+        found = f", found in {h['found_in']}" if h["found_in"] else ""
+        lines.append(f"  {'seen:':<12}{h['seen_at']}  {h['state']}{june}{found}")
+    if story.states:
+        lines.append(f"  {'last seen:':<12}{about['last_seen_state']} (started "
+                     f"{about['started_seen_at'] or 'not seen'}, finished "
+                     f"{about['finished_seen_at'] or 'not seen'})")
+    for a in story.acknowledgements:
+        lines.append(f"  {'decision:':<12}{a['category']} acknowledged by {a['by']} at "
+                     f"{a['at']}: {a['reason']}")
+    return "\n".join(lines)
+
+
+def _unknown_because(story: Story) -> list[str]:
+    """Why an ID may be unknown: held as a pseudonym nobody gave the key for, or erased."""
+    lines = []
+    if story.needs_key:
+        lines.append("  this checkpoint holds pseudonymized IDs: give their key "
+                     "(--pseudonym-key-file) to look for it among them")
+    if story.erased_rows:
+        lines.append(f"  retain erased {story.erased_rows:,} rows of finished requests; if it "
+                     "was one of them, nothing of it is left here")
+    return lines

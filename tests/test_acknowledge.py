@@ -13,9 +13,9 @@ import pytest
 
 from bulk_delete import acknowledgements, job, offline, stories
 from bulk_delete.errors import ExitCode, UsageError
-from bulk_delete.present import story_text
 from bulk_delete.pseudonyms import key_from
 from bulk_delete.retain import Policy
+from bulk_delete.stories import story_text
 from bulk_delete.verification import failures, verify
 from tests.fakes import FakeJune, Harness, bulk_delete, cli_env
 

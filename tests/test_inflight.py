@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bulk_delete.holdback import JUDGED, Holdback, Pace
+from bulk_delete.holdback import JUDGED, Holdback, Pace, describe_pace, pace_brief
 from bulk_delete.journal import Journal
 from bulk_delete.listing import Listing
 from bulk_delete.pacing import Pacer
-from bulk_delete.present import describe_pace, pace_brief
 from bulk_delete.progress import Tally
 from bulk_delete.ratelimit import Limit, Quota
 from bulk_delete.submit import Submitter

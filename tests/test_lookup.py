@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bulk_delete import stories
 from bulk_delete.digests import file_digest
-from bulk_delete.present import story_text
+from bulk_delete.stories import story_text
 from tests.fakes import FakeJune, Harness, bulk_delete, cli_env
 
 IDS = ["u01", "u02", "u03", "", "u04"]  # line 5 is empty: invalid

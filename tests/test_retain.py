@@ -16,9 +16,9 @@ from bulk_delete import evidence, job, offline, stories
 from bulk_delete.answers import Answer
 from bulk_delete.digests import NAME, read_chain, sha256
 from bulk_delete.errors import ExitCode, UsageError
-from bulk_delete.present import story_text
 from bulk_delete.pseudonyms import PseudonymKey, key_from, load
 from bulk_delete.retain import Policy
+from bulk_delete.stories import story_text
 from bulk_delete.verification import failures, verify
 from tests.fakes import FakeJune, Harness
 
