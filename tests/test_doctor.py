@@ -55,6 +55,8 @@ def test_shape_names_where_records_and_fields_are(payload: Any, records_at: str,
                                                 "total_pages")),
     ({"links": {"next": {"title": "more"}}},
      ('named as next: {"title": "more"}, which bulk-delete cannot follow', "a null next")),
+    # A total of records is no end the read stops at: it reads on to an empty page.
+    ({"total": 250}, ("no next page named: asked as ?page=N", "an empty page")),
 ])
 def test_shape_names_the_paging_and_the_end(paging: dict[str, Any],
                                             expected: tuple[str, str]) -> None:
