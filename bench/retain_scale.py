@@ -40,6 +40,8 @@ from bulk_delete.journal import COLUMNS, HEADER, NAME
 HERE = Path(__file__).resolve().parent
 BENCH = "retain"
 FULL = 1_000_000
+#: The size run_all.py takes by default.
+REDUCED = 200_000
 DAY = timedelta(days=1)
 
 
@@ -110,6 +112,13 @@ def prepared_checkpoint(base: Path, ids: int) -> Path:
         if done.returncode != 0:
             raise SystemExit(f"reconcile exited {done.returncode}:\n{done.stderr[-3000:]}")
     return directory
+
+
+def figures(*, quick: bool, repeats: int) -> list[Figure]:
+    """For run_all.py: REDUCED IDs when ``quick``, else FULL."""
+    ids = REDUCED if quick else FULL
+    prepared = prepared_checkpoint(Path(tempfile.gettempdir()), ids)
+    return repeat(lambda: measure(prepared, ids), repeats)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ virtual time too, once: it is deterministic), faults 20 s, overhead 6 x 2,000 ID
 side, planning 2 million rows against 1 million done IDs, resume 1 million journalled IDs,
 reconcile 20,000 records, reconcile memory 500,000 IDs, incremental reconcile 20,000 old +
 200 new records, listing memory 500,000 records, peer 150 IDs, limiter choice 5 s per case,
-on-the-wire hook 6 x 2,000 POSTs per variant.
+on-the-wire hook 6 x 2,000 POSTs per variant, retain 200,000 finished IDs.
 The memory check runs first: a peak-memory figure is only trusted after it.
 """
 
@@ -39,6 +39,7 @@ import reconcile_incremental
 import reconcile_memory
 import reconcile_speed
 import resume_cost
+import retain_scale
 import sandbox_throughput
 import wire_hook
 from harness import Figure, at_most, merge, repeat, report
@@ -107,6 +108,7 @@ BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "sandbox_throughput": yardstick,
     "limiter_choice": limiter_choice.figures,
     "wire_hook": wire_hook.figures,
+    "retain_scale": retain_scale.figures,
 }
 
 
